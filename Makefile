@@ -1,0 +1,28 @@
+# The README's two commands live here: `make demo` and `make test`.
+# Both install missing Debian packages, configure and build in build/ (Release, -j2).
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+
+.PHONY: deps configure build test demo bench clean
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+demo: build
+	@scripts/demo $(BUILD_DIR)
+
+bench: build
+	@scripts/bench $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)

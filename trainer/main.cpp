@@ -1,0 +1,193 @@
+// bulwark-train: the embedded reference trainer.
+//   mpirun -np 4 bulwark-train --config trainer/configs/tiny.yaml [--steps N]
+// Rank 0 prints one JSON line per step on stdout; everything else goes to stderr.
+#include <mpi.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "trainer/trainer.h"
+
+namespace {
+
+using namespace bulwark;
+using namespace bulwark::train;
+
+constexpr const char* kUsage =
+    "usage: bulwark-train --config FILE [options]\n"
+    "  --steps N          train until step N (default: train.steps from the config)\n"
+    "  --state-dir DIR    where rank-<r>.state files are written (default: .)\n"
+    "  --save-at K        save every rank's state after step K (repeatable)\n"
+    "  --save-every K     save every rank's state after each K-th step\n"
+    "  --resume DIR       restore every rank's state from DIR/rank-<r>.state first\n"
+    "environment:\n"
+    "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
+
+struct Options {
+  std::string config_path;
+  int64_t steps = -1;
+  std::string state_dir = ".";
+  std::set<int64_t> save_at;
+  int64_t save_every = 0;
+  std::string resume_dir;
+};
+
+bool ParseInt(const char* text, int64_t min, int64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < min) return false;
+  *out = v;
+  return true;
+}
+
+Result<Options> ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)name;
+      return argv[++i];
+    };
+    const char* v = nullptr;
+    int64_t n = 0;
+    if (arg == "--help" || arg == "-h") {
+      return Status::Error("");
+    } else if (arg == "--config") {
+      if (!(v = value("--config"))) return Status::Error("--config needs a file");
+      o.config_path = v;
+    } else if (arg == "--steps") {
+      if (!(v = value("--steps")) || !ParseInt(v, 0, &n)) return Status::Error("--steps needs a whole number >= 0");
+      o.steps = n;
+    } else if (arg == "--state-dir") {
+      if (!(v = value("--state-dir"))) return Status::Error("--state-dir needs a directory");
+      o.state_dir = v;
+    } else if (arg == "--save-at") {
+      if (!(v = value("--save-at")) || !ParseInt(v, 1, &n)) return Status::Error("--save-at needs a step >= 1");
+      o.save_at.insert(n);
+    } else if (arg == "--save-every") {
+      if (!(v = value("--save-every")) || !ParseInt(v, 1, &n)) return Status::Error("--save-every needs a step count >= 1");
+      o.save_every = n;
+    } else if (arg == "--resume") {
+      if (!(v = value("--resume"))) return Status::Error("--resume needs a directory");
+      o.resume_dir = v;
+    } else {
+      return Status::Error("unknown argument '" + arg + "'");
+    }
+  }
+  if (o.config_path.empty()) return Status::Error("--config is required");
+  return o;
+}
+
+Result<TrainConfig> LoadConfig(const Options& o) {
+  auto config = LoadTrainConfigFile(o.config_path);
+  if (!config.ok()) return config;
+  if (o.steps >= 0) config->steps = o.steps;
+  if (const char* spec = std::getenv("BULWARK_FAULTS")) {
+    auto faults = ParseFaultSpec(spec);
+    if (!faults.ok()) return faults.status();
+    config->faults.insert(config->faults.end(), faults->begin(), faults->end());
+  }
+  return config;
+}
+
+std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" + std::to_string(rank) + ".state"; }
+
+// Every rank learns whether all ranks succeeded, so no rank waits forever on one that quit.
+bool AllOk(const Status& s, Comm& comm) {
+  for (uint64_t bad : comm.AllGatherU64(s.ok() ? 0 : 1))
+    if (bad) return false;
+  return true;
+}
+
+int Run(int argc, char** argv, MpiComm& comm) {
+  const bool leader = comm.rank() == 0;
+  auto options = ParseArgs(argc, argv);
+  if (!options.ok()) {
+    if (leader) std::fprintf(stderr, "%s%s%s", options.status().message().c_str(),
+                             options.status().message().empty() ? "" : "\n", kUsage);
+    return 2;
+  }
+  auto config = LoadConfig(options.value());
+  if (!config.ok()) {
+    if (leader) std::fprintf(stderr, "bulwark-train: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  auto created = Trainer::Create(config.value(), comm);
+  Status s = created.ok() ? Status::Ok() : created.status();
+  if (!AllOk(s, comm)) {
+    if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
+    return 2;
+  }
+  Trainer& trainer = *created.value();
+  const Options& opt = options.value();
+  const int64_t total_steps = config->steps;
+
+  if (!opt.resume_dir.empty()) {
+    s = trainer.LoadState(StatePath(opt.resume_dir, comm.rank()));
+    if (!s.ok()) {
+      std::fprintf(stderr, "bulwark-train: rank %d: cannot resume: %s\n", comm.rank(), s.message().c_str());
+      return 3;
+    }
+    if (leader) std::fprintf(stderr, "bulwark-train: resumed from step %" PRId64 " in %s\n", trainer.step(), opt.resume_dir.c_str());
+  }
+
+  const double tokens_per_step = static_cast<double>(config->micro_batch) * config->model.seq_len * comm.size();
+  if (leader) {
+    std::fprintf(stderr,
+                 "bulwark-train: %zu parameters, %d ranks, %.0f tokens/step, config fingerprint %s, steps %" PRId64
+                 " -> %" PRId64 "\n",
+                 trainer.parameter_count(), comm.size(), tokens_per_step, Hex64(config->Fingerprint()).c_str(),
+                 trainer.step(), total_steps);
+  }
+
+  std::vector<double> step_ms;
+  while (trainer.step() < total_steps) {
+    StepReport r = trainer.Step();
+    step_ms.push_back(r.step_ms);
+    if (leader) {
+      std::printf("{\"step\":%" PRId64 ",\"loss\":%.6f,\"grad_norm\":%.6f,\"digest\":\"%s\",\"step_ms\":%.3f,"
+                  "\"tokens_per_s\":%.1f}\n",
+                  r.step, r.loss, r.grad_norm, Hex64(r.digest).c_str(), r.step_ms,
+                  tokens_per_step / (r.step_ms / 1000.0));
+      std::fflush(stdout);
+    }
+    const bool save = opt.save_at.count(r.step) || (opt.save_every > 0 && r.step % opt.save_every == 0);
+    if (save) {
+      s = trainer.SaveState(StatePath(opt.state_dir, comm.rank()));
+      if (!AllOk(s, comm)) {
+        if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
+        return 3;
+      }
+      if (leader) std::fprintf(stderr, "bulwark-train: saved state at step %" PRId64 " in %s\n", r.step, opt.state_dir.c_str());
+    }
+  }
+  if (leader && !step_ms.empty()) {
+    std::sort(step_ms.begin(), step_ms.end());
+    const double median = step_ms[step_ms.size() / 2];
+    std::fprintf(stderr, "bulwark-train: done at step %" PRId64 ", median step %.3f ms, %.1f tokens/s\n", trainer.step(),
+                 median, tokens_per_step / (median / 1000.0));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rc = 0;
+  {
+    MpiComm comm;
+    rc = Run(argc, argv, comm);
+  }
+  MPI_Finalize();
+  return rc;
+}

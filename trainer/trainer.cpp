@@ -1,0 +1,153 @@
+#include "trainer/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "common/digest.h"
+
+namespace bulwark::train {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Σ over ranks in rank order: the same bits on every rank and every run.
+double OrderedSum(const std::vector<double>& values) {
+  double s = 0;
+  for (double v : values) s += v;
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, Comm& comm) {
+  for (size_t i = 0; i < config.faults.size(); ++i) {
+    if (config.faults[i].rank >= comm.size()) {
+      return Status::Error("faults[" + std::to_string(i) + "].rank " + std::to_string(config.faults[i].rank) +
+                           " is outside the world of " + std::to_string(comm.size()) + " ranks");
+    }
+  }
+  auto loader = DataLoader::Create(config, comm.rank());
+  if (!loader.ok()) return loader.status();
+  return std::unique_ptr<Trainer>(new Trainer(config, comm, std::move(loader.value())));
+}
+
+Trainer::Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader)
+    : config_(config),
+      comm_(comm),
+      model_(config.model, config.micro_batch),
+      layout_count_(model_.layout().parameter_count()),
+      padded_count_(PaddedCount(layout_count_, comm.size())),
+      shard_(ShardOf(padded_count_, comm.rank(), comm.size())),
+      optimizer_(config.optim, model_.layout(), shard_),
+      loader_(std::move(loader)),
+      faults_(config.faults, comm.rank()),
+      params_(padded_count_, 0.f),
+      grads_(padded_count_, 0.f),
+      grad_shard_(shard_.size(), 0.f),
+      inputs_((size_t)config.micro_batch * config.model.seq_len),
+      targets_((size_t)config.micro_batch * config.model.seq_len) {
+  // Every rank initialises the full vector identically; each then owns its shard of it.
+  model_.Initialize(params_.data(), config.init_seed);
+  meta_.fingerprint = config.Fingerprint();
+  meta_.world_size = comm.size();
+  meta_.rank = comm.rank();
+  meta_.parameter_count = layout_count_;
+}
+
+StepReport Trainer::Step() {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t step = meta_.step + 1;
+  faults_.BeforeStep(step);
+
+  loader_->NextBatch(inputs_.data(), targets_.data());
+  const double loss = model_.ForwardBackward(params_.data(), grads_.data(), inputs_.data(), targets_.data());
+  const double compute_ms = MsSince(start);
+  const double slowed_ms = faults_.AfterCompute(step, compute_ms);
+
+  faults_.BeforeCollective(step);
+  comm_.ReduceScatterSum(grads_.data(), grad_shard_.data(), shard_.size());
+  const float inv_world = 1.0f / static_cast<float>(comm_.size());
+  double local_sq = 0;
+  for (float& g : grad_shard_) {
+    g *= inv_world;
+    local_sq += static_cast<double>(g) * g;
+  }
+  const double grad_norm = std::sqrt(OrderedSum(comm_.AllGatherDouble(local_sq)));
+  const double mean_loss = OrderedSum(comm_.AllGatherDouble(loss)) / comm_.size();
+
+  optimizer_.Update(params_.data() + shard_.begin, grad_shard_.data(), step);
+  comm_.AllGather(params_.data(), shard_.size());
+  meta_.step = step;
+
+  StepReport r;
+  r.step = step;
+  r.loss = mean_loss;
+  r.grad_norm = grad_norm;
+  r.digest = comm_.rank() == 0 ? ParameterDigest() : 0;
+  r.compute_ms = compute_ms;
+  r.slowed_ms = slowed_ms;
+  r.step_ms = MsSince(start);
+  return r;
+}
+
+uint64_t Trainer::ParameterDigest() const { return Digest64(params_.data(), layout_count_ * sizeof(float)); }
+
+std::vector<NamedRange> Trainer::StateRanges() {
+  const LoaderState ls = loader_->state();
+  meta_.rng_state = ls.rng_state;
+  meta_.data_cursor = ls.cursor;
+  const size_t shard_bytes = shard_.size() * sizeof(float);
+  return {
+      {"meta", &meta_, sizeof meta_},
+      {"master_weights", params_.data() + shard_.begin, shard_bytes},
+      {"adam_m", optimizer_.m().data(), shard_bytes},
+      {"adam_v", optimizer_.v().data(), shard_bytes},
+  };
+}
+
+Status Trainer::SaveState(const std::string& path) { return WriteStateFile(path, StateRanges()); }
+
+Status Trainer::LoadState(const std::string& path) {
+  // Read into copies first: a state that fails any check must leave this rank untouched.
+  StateMeta loaded_meta;
+  std::vector<float> weights(shard_.size()), m(shard_.size()), v(shard_.size());
+  const size_t shard_bytes = shard_.size() * sizeof(float);
+  Status s = ReadStateFile(path, {{"meta", &loaded_meta, sizeof loaded_meta},
+                                  {"master_weights", weights.data(), shard_bytes},
+                                  {"adam_m", m.data(), shard_bytes},
+                                  {"adam_v", v.data(), shard_bytes}});
+  if (s.ok() && loaded_meta.fingerprint != meta_.fingerprint) {
+    s = Status::Error(path + ": written by a run with config fingerprint " + Hex64(loaded_meta.fingerprint) +
+                      ", this run's is " + Hex64(meta_.fingerprint) +
+                      " (model, data, optim, micro_batch or init_seed differ)");
+  } else if (s.ok() && loaded_meta.world_size != meta_.world_size) {
+    s = Status::Error(path + ": written by a world of " + std::to_string(loaded_meta.world_size) +
+                      " ranks; this run has " + std::to_string(meta_.world_size));
+  } else if (s.ok() && loaded_meta.rank != meta_.rank) {
+    s = Status::Error(path + ": holds rank " + std::to_string(loaded_meta.rank) + "'s state; this is rank " +
+                      std::to_string(meta_.rank));
+  }
+  // Agree collectively before touching anything: every rank restores, or none does.
+  const auto steps = comm_.AllGatherU64(s.ok() ? static_cast<uint64_t>(loaded_meta.step) : UINT64_MAX);
+  for (int r = 0; s.ok() && r < comm_.size(); ++r) {
+    if (steps[r] == UINT64_MAX) {
+      s = Status::Error("rank " + std::to_string(r) + " could not load its state");
+    } else if (steps[r] != static_cast<uint64_t>(loaded_meta.step)) {
+      s = Status::Error("ranks hold states of different steps (rank 0: " + std::to_string(steps[0]) + ", rank " +
+                        std::to_string(r) + ": " + std::to_string(steps[r]) + ")");
+    }
+  }
+  if (!s.ok()) return s;
+
+  meta_ = loaded_meta;
+  std::copy(weights.begin(), weights.end(), params_.begin() + static_cast<ptrdiff_t>(shard_.begin));
+  optimizer_.m() = std::move(m);
+  optimizer_.v() = std::move(v);
+  loader_->set_state({loaded_meta.rng_state, loaded_meta.data_cursor});
+  comm_.AllGather(params_.data(), shard_.size());
+  return Status::Ok();
+}
+
+}  // namespace bulwark::train

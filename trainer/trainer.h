@@ -1,0 +1,78 @@
+// One rank of the data-parallel reference trainer: model, data, ZeRO-1 AdamW, fault
+// points and the rank's state. The communicator is passed in, so the same code runs in
+// one process (tests) and under mpirun.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "trainer/comm.h"
+#include "trainer/config.h"
+#include "trainer/data.h"
+#include "trainer/faults.h"
+#include "trainer/gpt.h"
+#include "trainer/state_file.h"
+#include "trainer/zero_adamw.h"
+
+namespace bulwark::train {
+
+struct StepReport {
+  int64_t step = 0;
+  double loss = 0;       // mean over every token of every rank
+  double grad_norm = 0;  // L2 norm of the averaged gradient
+  uint64_t digest = 0;   // Digest64 of all parameters after the update
+  double step_ms = 0;
+  double compute_ms = 0;  // this rank's forward and backward
+  double slowed_ms = 0;   // extra compute burnt by a slow fault
+};
+
+// Fixed-size part of the state: everything except the float shards.
+struct StateMeta {
+  uint64_t fingerprint = 0;
+  int64_t step = 0;
+  int32_t world_size = 0;
+  int32_t rank = 0;
+  uint64_t parameter_count = 0;
+  uint64_t rng_state = 0;
+  uint64_t data_cursor = 0;
+};
+
+class Trainer {
+ public:
+  static Result<std::unique_ptr<Trainer>> Create(const TrainConfig& config, Comm& comm);
+
+  StepReport Step();
+  int64_t step() const { return meta_.step; }
+
+  // This rank's complete state: meta, master-weight shard, both Adam moments.
+  std::vector<NamedRange> StateRanges();
+  Status SaveState(const std::string& path);
+  // Restores this rank's state and then re-assembles the full parameters from every
+  // rank's shard. Collective: every rank must call it; all fail if any fails.
+  Status LoadState(const std::string& path);
+
+  uint64_t ParameterDigest() const;
+  size_t parameter_count() const { return layout_count_; }
+  double FlopsPerStep() const { return model_.FlopsPerStep(); }
+  const TrainConfig& config() const { return config_; }
+
+ private:
+  Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader);
+
+  TrainConfig config_;
+  Comm& comm_;
+  Gpt model_;
+  size_t layout_count_, padded_count_;
+  ShardRange shard_;
+  ZeroAdamW optimizer_;
+  std::unique_ptr<DataLoader> loader_;
+  FaultInjector faults_;
+  StateMeta meta_;
+  std::vector<float> params_, grads_, grad_shard_;
+  std::vector<int32_t> inputs_, targets_;
+};
+
+}  // namespace bulwark::train
