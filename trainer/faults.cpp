@@ -9,10 +9,12 @@
 namespace bulwark::train {
 namespace {
 
-void Announce(const char* kind, int rank, int64_t step, double extra_ms = -1) {
+void Announce(const char* kind, int rank, int64_t step, double compute_ms = -1, double extra_ms = -1) {
   if (extra_ms >= 0) {
-    std::fprintf(stderr, "{\"event\":\"fault\",\"kind\":\"%s\",\"rank\":%d,\"step\":%lld,\"extra_ms\":%.3f}\n", kind,
-                 rank, static_cast<long long>(step), extra_ms);
+    std::fprintf(stderr,
+                 "{\"event\":\"fault\",\"kind\":\"%s\",\"rank\":%d,\"step\":%lld,\"compute_ms\":%.3f,"
+                 "\"extra_ms\":%.3f}\n",
+                 kind, rank, static_cast<long long>(step), compute_ms, extra_ms);
   } else {
     std::fprintf(stderr, "{\"event\":\"fault\",\"kind\":\"%s\",\"rank\":%d,\"step\":%lld}\n", kind, rank,
                  static_cast<long long>(step));
@@ -61,7 +63,7 @@ double FaultInjector::AfterCompute(int64_t step, double compute_ms) const {
     for (int i = 0; i < 1000; ++i) sink = sink * 1.0000001 + 1e-9;
   }
   const double extra = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  Announce("slow", rank_, step, extra);
+  Announce("slow", rank_, step, compute_ms, extra);
   return extra;
 }
 

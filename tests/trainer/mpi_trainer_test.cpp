@@ -1,0 +1,262 @@
+// bulwark-train as a real MPI job: mpirun, separate processes, real signals.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kTiny = std::string(BULWARK_SOURCE_DIR) + "/trainer/configs/tiny.yaml";
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<json> JsonLines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_discarded()) out.push_back(j);
+  }
+  return out;
+}
+
+// One mpirun job in its own process group, its output captured to files.
+class Job {
+ public:
+  Job(int ranks, std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    static int counter = 0;
+    dir_ = fs::path(::testing::TempDir()) / ("job-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::create_directories(dir_);
+    std::vector<std::string> argv = {BULWARK_MPIRUN, "-np", std::to_string(ranks), BULWARK_TRAIN_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      int out = ::open((dir_ / "stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = ::open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execv(cargv[0], cargv.data());
+      ::_exit(127);
+    }
+    ::setpgid(pid_, pid_);
+  }
+  ~Job() {
+    if (pid_ > 0 && !done_) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // Exit code of mpirun; fails the test (and kills the job) past the deadline.
+  int Wait(std::chrono::seconds limit = 240s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "job did not finish in " << limit.count() << " s; stderr:\n" << err();
+        ::kill(-pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    done_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  bool Running() { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  void Kill() {
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    done_ = true;
+  }
+
+  std::string out() const { return ReadFile(dir_ / "stdout"); }
+  std::string err() const { return ReadFile(dir_ / "stderr"); }
+  std::vector<json> steps() const { return JsonLines(out()); }
+  std::vector<json> faults() const {
+    std::vector<json> f;
+    for (auto& j : JsonLines(err()))
+      if (j.value("event", "") == "fault") f.push_back(j);
+    return f;
+  }
+  fs::path dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  bool done_ = false;
+};
+
+std::vector<std::string> Digests(const std::vector<json>& steps) {
+  std::vector<std::string> d;
+  for (auto& s : steps) d.push_back(s["digest"]);
+  return d;
+}
+
+class TrainerMpiTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(TrainerMpiTest, LossFalls) {
+  Job job(GetParam(), {"--config", kTiny, "--steps", "200"});
+  ASSERT_EQ(job.Wait(), 0) << job.err();
+  auto steps = job.steps();
+  ASSERT_EQ(steps.size(), 200u);
+  EXPECT_EQ(steps.back()["step"], 200);  // the last line is the final step's
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) first += steps[i]["loss"].get<double>() / 5;
+  for (int i = 190; i < 200; ++i) last += steps[i]["loss"].get<double>() / 10;
+  EXPECT_NEAR(first, std::log(128.0), 0.3);
+  EXPECT_LT(last, first - 2.0) << "loss did not fall: " << first << " -> " << last;
+}
+
+TEST_P(TrainerMpiTest, TwoRunsAreBitIdenticalAtEveryStep) {
+  Job a(GetParam(), {"--config", kTiny, "--steps", "40"});
+  Job b(GetParam(), {"--config", kTiny, "--steps", "40"});
+  ASSERT_EQ(a.Wait(), 0) << a.err();
+  ASSERT_EQ(b.Wait(), 0) << b.err();
+  auto sa = a.steps(), sb = b.steps();
+  ASSERT_EQ(sa.size(), 40u);
+  ASSERT_EQ(sb.size(), 40u);
+  for (size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i]["digest"], sb[i]["digest"]) << "step " << i + 1;
+    EXPECT_EQ(sa[i]["loss"], sb[i]["loss"]) << "step " << i + 1;
+  }
+}
+
+TEST_P(TrainerMpiTest, ResumeFromStateMatchesUninterruptedRun) {
+  Job straight(GetParam(), {"--config", kTiny, "--steps", "30", "--save-at", "12", "--state-dir",
+                            (fs::path(::testing::TempDir())).string()});
+  ASSERT_EQ(straight.Wait(), 0) << straight.err();
+  const fs::path state = straight.dir() / "state";
+  fs::create_directories(state);
+  Job saver(GetParam(), {"--config", kTiny, "--steps", "12", "--save-at", "12", "--state-dir", state.string()});
+  ASSERT_EQ(saver.Wait(), 0) << saver.err();
+  for (int r = 0; r < GetParam(); ++r) EXPECT_TRUE(fs::exists(state / ("rank-" + std::to_string(r) + ".state")));
+
+  Job resumed(GetParam(), {"--config", kTiny, "--steps", "30", "--resume", state.string()});
+  ASSERT_EQ(resumed.Wait(), 0) << resumed.err();
+  auto want = straight.steps(), got = resumed.steps();
+  ASSERT_EQ(want.size(), 30u);
+  ASSERT_EQ(got.size(), 18u);
+  EXPECT_EQ(got.front()["step"], 13);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i]["digest"], want[12 + i]["digest"]) << "step " << 13 + i;
+    EXPECT_EQ(got[i]["loss"], want[12 + i]["loss"]) << "step " << 13 + i;
+  }
+}
+
+TEST_P(TrainerMpiTest, CrashFaultKillsTheRankWithSigkill) {
+  const int victim = GetParam() - 1;
+  Job job(GetParam(), {"--config", kTiny, "--steps", "20"},
+          {{"BULWARK_FAULTS", "crash:step=6:rank=" + std::to_string(victim)}});
+  EXPECT_NE(job.Wait(), 0);
+  auto steps = job.steps();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.back()["step"], 5);  // step 6 never completed
+  auto faults = job.faults();
+  ASSERT_EQ(faults.size(), 1u) << job.err();
+  EXPECT_EQ(faults[0]["kind"], "crash");
+  EXPECT_EQ(faults[0]["rank"], victim);
+  EXPECT_EQ(faults[0]["step"], 6);
+  EXPECT_NE(job.err().find("signal 9"), std::string::npos) << "mpirun did not report SIGKILL:\n" << job.err();
+}
+
+TEST_P(TrainerMpiTest, HangFaultBlocksBeforeTheCollective) {
+  Job job(GetParam(), {"--config", kTiny, "--steps", "50"}, {{"BULWARK_FAULTS", "hang:step=4:rank=1"}});
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (job.faults().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  auto faults = job.faults();
+  ASSERT_EQ(faults.size(), 1u) << job.err();
+  EXPECT_EQ(faults[0]["kind"], "hang");
+  EXPECT_EQ(faults[0]["rank"], 1);
+  // The job must stay alive and stuck: no step past 3, however long we wait.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(job.Running());
+  auto steps = job.steps();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.back()["step"], 3);
+  job.Kill();
+}
+
+TEST_P(TrainerMpiTest, SlowFaultBurnsExtraComputeWithoutChangingTheMath) {
+  const int victim = GetParam() - 1;
+  // This one comes from a config file's faults list; the others from the environment.
+  std::string config = ReadFile(kTiny) + "faults:\n  - {kind: slow, step: 5, rank: " + std::to_string(victim) +
+                       ", percent: 200}\n";
+  const fs::path path = fs::path(::testing::TempDir()) / ("slow-" + std::to_string(GetParam()) + ".yaml");
+  std::ofstream(path) << config;
+  Job slow(GetParam(), {"--config", path.string(), "--steps", "12"});
+  Job clean(GetParam(), {"--config", kTiny, "--steps", "12"});
+  ASSERT_EQ(slow.Wait(), 0) << slow.err();
+  ASSERT_EQ(clean.Wait(), 0) << clean.err();
+  auto faults = slow.faults();
+  ASSERT_EQ(faults.size(), 8u) << slow.err();  // steps 5..12
+  for (size_t i = 0; i < faults.size(); ++i) {
+    EXPECT_EQ(faults[i]["kind"], "slow");
+    EXPECT_EQ(faults[i]["rank"], victim);
+    EXPECT_EQ(faults[i]["step"], 5 + static_cast<int>(i));
+    EXPECT_GE(faults[i]["extra_ms"].get<double>(), 2.0 * faults[i]["compute_ms"].get<double>());
+  }
+  EXPECT_EQ(Digests(slow.steps()), Digests(clean.steps()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, TrainerMpiTest, ::testing::Values(2, 4),
+                         [](const auto& info) { return std::to_string(info.param) + "ranks"; });
+
+TEST(TrainerMpiErrorsTest, BadConfigNamesTheKeyOnce) {
+  const fs::path path = fs::path(::testing::TempDir()) / "bad.yaml";
+  std::ofstream(path) << ReadFile(kTiny) << "  stepz: 10\n";  // lands inside train:
+  Job job(2, {"--config", path.string()});
+  EXPECT_EQ(job.Wait(), 2);
+  const std::string err = job.err();
+  const std::string want = "train.stepz: unknown key";
+  auto at = err.find(want);
+  ASSERT_NE(at, std::string::npos) << err;
+  EXPECT_NE(err.find(path.string() + ":"), std::string::npos) << err;
+  EXPECT_EQ(err.find(want, at + 1), std::string::npos) << "reported by more than one rank:\n" << err;
+}
+
+TEST(TrainerMpiErrorsTest, FaultForMissingRankIsRefused) {
+  Job job(2, {"--config", kTiny, "--steps", "3"}, {{"BULWARK_FAULTS", "crash:step=2:rank=7"}});
+  EXPECT_EQ(job.Wait(), 2);
+  EXPECT_NE(job.err().find("faults[0].rank 7 is outside the world of 2 ranks"), std::string::npos) << job.err();
+}
+
+TEST(TrainerMpiErrorsTest, ResumeIntoAnotherWorldSizeIsRefused) {
+  Job saver(2, {"--config", kTiny, "--steps", "3", "--save-at", "3", "--state-dir", ::testing::TempDir()});
+  ASSERT_EQ(saver.Wait(), 0) << saver.err();
+  Job job(4, {"--config", kTiny, "--steps", "5", "--resume", ::testing::TempDir()});
+  EXPECT_EQ(job.Wait(), 3);
+  EXPECT_NE(job.err().find("cannot resume"), std::string::npos) << job.err();
+  EXPECT_TRUE(job.steps().empty());
+}
+
+}  // namespace
