@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/huge_page_allocator.h"
+
 namespace bulwark::train {
 
 class Comm {
@@ -49,7 +51,7 @@ class MpiComm : public Comm {
 
  private:
   int rank_ = 0, size_ = 1;
-  std::vector<float> inbox_;  // every rank's contribution to our chunk
+  HugeVector<float> inbox_;  // every rank's contribution to our chunk
 };
 
 }  // namespace bulwark::train

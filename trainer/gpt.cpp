@@ -112,7 +112,12 @@ void Gpt::Initialize(float* params, uint64_t seed) const {
     } else {
       const bool residual_proj = t.name.ends_with("attn.proj.w") || t.name.ends_with("mlp.proj.w");
       const float std = residual_proj ? residual_std : 0.02f;
-      for (size_t i = 0; i < t.size; ++i) p[i] = static_cast<float>(rng.Normal()) * std;
+      for (size_t i = 0; i < t.size; i += 2) {
+        double a, b;
+        rng.NormalPair(&a, &b);
+        p[i] = static_cast<float>(a) * std;
+        if (i + 1 < t.size) p[i + 1] = static_cast<float>(b) * std;
+      }
     }
   }
 }

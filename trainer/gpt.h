@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/huge_page_allocator.h"
 #include "trainer/config.h"
 
 namespace bulwark::train {
@@ -58,10 +59,10 @@ class Gpt {
   GptLayout layout_;
 
   // Activations kept for the backward pass, sized once.
-  std::vector<float> encoded_, residual_, ln1_, ln1_mean_, ln1_rstd_, qkv_, atty_, att_, attproj_, residual2_,
+  HugeVector<float> encoded_, residual_, ln1_, ln1_mean_, ln1_rstd_, qkv_, atty_, att_, attproj_, residual2_,
       ln2_, ln2_mean_, ln2_rstd_, fch_, fch_gelu_, fcproj_, lnf_, lnf_mean_, lnf_rstd_, logits_;
   // Gradient scratch.
-  std::vector<float> dresidual_, dln_, dqkv_, datty_, dfch_, dfch_gelu_, dlnf_, scratch_;
+  HugeVector<float> dresidual_, dln_, dqkv_, datty_, dfch_, dfch_gelu_, dlnf_, scratch_;
 };
 
 }  // namespace bulwark::train

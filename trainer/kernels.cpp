@@ -91,34 +91,46 @@ BULWARK_HOT void MatmulForward(float* out, const float* inp, const float* weight
 
 namespace {
 
-// y[R][C-chunk of 16] += Σ_k a[R][k] · b[k][chunk], k in order: the shape shared by
-// dinp (a = dout, b = weight) and dweight (a = doutᵀ, b = inp). a is addressed as
-// a[r * a_row + k * a_col] so a transposed operand needs no copy.
+// y[rows][C] += a · b, summed over k in order: the shape shared by dinp (a = dout,
+// b = weight) and dweight (a = doutᵀ, b = inp). a is addressed as a[r·a_row + k·a_col], so
+// a transposed operand needs no copy. The micro-kernel keeps a 6 × 16 block of y in 12
+// vector registers while k streams past.
 BULWARK_HOT void AccumulateRowsTimesMatrix(float* y, int rows, int C, const float* a, size_t a_row, size_t a_col,
                                            const float* b, int K) {
-  constexpr int RR = 4, CW = 2 * kLanes;
+  constexpr int RR = 6, CW = 2 * kLanes;
   for (int c = 0; c < C; c += CW) {
-    const bool wide = c + CW <= C;
+    const int lanes = std::min(CW, C - c) / kLanes;  // 2, or 1 at a C % 16 == 8 tail
     for (int r0 = 0; r0 < rows; r0 += RR) {
       const int rr = std::min(RR, rows - r0);
-      Vec8 acc[RR][2];
-      for (int i = 0; i < rr; ++i) {
-        acc[i][0] = Load(y + (size_t)(r0 + i) * C + c);
-        acc[i][1] = wide ? Load(y + (size_t)(r0 + i) * C + c + kLanes) : Splat(0.f);
-      }
-      for (int k = 0; k < K; ++k) {
-        const float* bk = b + (size_t)k * C + c;
-        Vec8 b0 = Load(bk);
-        Vec8 b1 = wide ? Load(bk + kLanes) : Splat(0.f);
-        for (int i = 0; i < rr; ++i) {
-          Vec8 s = Splat(a[(size_t)(r0 + i) * a_row + (size_t)k * a_col]);
-          acc[i][0] += s * b0;
-          acc[i][1] += s * b1;
+      if (rr == RR && lanes == 2) {
+        Vec8 acc[RR][2];
+        for (int i = 0; i < RR; ++i) {
+          acc[i][0] = Load(y + (size_t)(r0 + i) * C + c);
+          acc[i][1] = Load(y + (size_t)(r0 + i) * C + c + kLanes);
         }
-      }
-      for (int i = 0; i < rr; ++i) {
-        Store(y + (size_t)(r0 + i) * C + c, acc[i][0]);
-        if (wide) Store(y + (size_t)(r0 + i) * C + c + kLanes, acc[i][1]);
+        const float* ak = a + (size_t)r0 * a_row;
+        for (int k = 0; k < K; ++k, ak += a_col) {
+          const Vec8 b0 = Load(b + (size_t)k * C + c), b1 = Load(b + (size_t)k * C + c + kLanes);
+          for (int i = 0; i < RR; ++i) {
+            const Vec8 s = Splat(ak[i * a_row]);
+            acc[i][0] += s * b0;
+            acc[i][1] += s * b1;
+          }
+        }
+        for (int i = 0; i < RR; ++i) {
+          Store(y + (size_t)(r0 + i) * C + c, acc[i][0]);
+          Store(y + (size_t)(r0 + i) * C + c + kLanes, acc[i][1]);
+        }
+      } else {
+        // Edges: the same sums in the same order, one 8-lane vector at a time.
+        for (int i = 0; i < rr; ++i)
+          for (int l = 0; l < lanes; ++l) {
+            float* yp = y + (size_t)(r0 + i) * C + c + l * kLanes;
+            Vec8 acc = Load(yp);
+            for (int k = 0; k < K; ++k)
+              acc += Splat(a[(size_t)(r0 + i) * a_row + (size_t)k * a_col]) * Load(b + (size_t)k * C + c + l * kLanes);
+            Store(yp, acc);
+          }
       }
     }
   }

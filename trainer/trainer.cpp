@@ -112,7 +112,7 @@ Status Trainer::SaveState(const std::string& path) { return WriteStateFile(path,
 Status Trainer::LoadState(const std::string& path) {
   // Read into copies first: a state that fails any check must leave this rank untouched.
   StateMeta loaded_meta;
-  std::vector<float> weights(shard_.size()), m(shard_.size()), v(shard_.size());
+  HugeVector<float> weights(shard_.size()), m(shard_.size()), v(shard_.size());
   const size_t shard_bytes = shard_.size() * sizeof(float);
   Status s = ReadStateFile(path, {{"meta", &loaded_meta, sizeof loaded_meta},
                                   {"master_weights", weights.data(), shard_bytes},

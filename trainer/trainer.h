@@ -71,7 +71,7 @@ class Trainer {
   std::unique_ptr<DataLoader> loader_;
   FaultInjector faults_;
   StateMeta meta_;
-  std::vector<float> params_, grads_, grad_shard_;
+  HugeVector<float> params_, grads_, grad_shard_;
   std::vector<int32_t> inputs_, targets_;
 };
 

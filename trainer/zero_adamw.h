@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/huge_page_allocator.h"
 #include "trainer/config.h"
 #include "trainer/gpt.h"
 
@@ -30,8 +31,8 @@ class ZeroAdamW {
   void Update(float* params_shard, const float* grad_shard, int64_t step);
   double LearningRate(int64_t step) const;
 
-  std::vector<float>& m() { return m_; }
-  std::vector<float>& v() { return v_; }
+  HugeVector<float>& m() { return m_; }
+  HugeVector<float>& v() { return v_; }
 
  private:
   struct Segment {
@@ -40,7 +41,7 @@ class ZeroAdamW {
   };
   OptimConfig config_;
   std::vector<Segment> segments_;  // the shard cut at tensor edges, with each tensor's decay flag
-  std::vector<float> m_, v_;
+  HugeVector<float> m_, v_;
 };
 
 }  // namespace bulwark::train
