@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/trainer/temp_dir.h"
+
 namespace bulwark::train {
 namespace {
 
@@ -67,7 +69,7 @@ TEST(DataTest, MarkovChainIsLearnable) {
 class TokenFileTest : public ::testing::Test {
  protected:
   std::string Write(const std::vector<uint16_t>& tokens, size_t extra_byte = 0) {
-    std::string path = ::testing::TempDir() + "/tokens.bin";
+    std::string path = bulwark::testing::UniqueTempDir() + "/tokens.bin";
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 2));
     if (extra_byte) out.put('x');

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/trainer/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -49,7 +51,7 @@ class Job {
  public:
   Job(int ranks, std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
     static int counter = 0;
-    dir_ = fs::path(::testing::TempDir()) / ("job-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    dir_ = fs::path(bulwark::testing::UniqueTempDir()) / ("job-" + std::to_string(counter++));
     fs::create_directories(dir_);
     std::vector<std::string> argv = {BULWARK_MPIRUN, "-np", std::to_string(ranks), BULWARK_TRAIN_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -152,8 +154,7 @@ TEST_P(TrainerMpiTest, TwoRunsAreBitIdenticalAtEveryStep) {
 }
 
 TEST_P(TrainerMpiTest, ResumeFromStateMatchesUninterruptedRun) {
-  Job straight(GetParam(), {"--config", kTiny, "--steps", "30", "--save-at", "12", "--state-dir",
-                            (fs::path(::testing::TempDir())).string()});
+  Job straight(GetParam(), {"--config", kTiny, "--steps", "30"});
   ASSERT_EQ(straight.Wait(), 0) << straight.err();
   const fs::path state = straight.dir() / "state";
   fs::create_directories(state);
@@ -211,7 +212,7 @@ TEST_P(TrainerMpiTest, SlowFaultBurnsExtraComputeWithoutChangingTheMath) {
   // This one comes from a config file's faults list; the others from the environment.
   std::string config = ReadFile(kTiny) + "faults:\n  - {kind: slow, step: 5, rank: " + std::to_string(victim) +
                        ", percent: 200}\n";
-  const fs::path path = fs::path(::testing::TempDir()) / ("slow-" + std::to_string(GetParam()) + ".yaml");
+  const fs::path path = fs::path(bulwark::testing::UniqueTempDir()) / "slow.yaml";
   std::ofstream(path) << config;
   Job slow(GetParam(), {"--config", path.string(), "--steps", "12"});
   Job clean(GetParam(), {"--config", kTiny, "--steps", "12"});
@@ -232,7 +233,7 @@ INSTANTIATE_TEST_SUITE_P(Ranks, TrainerMpiTest, ::testing::Values(2, 4),
                          [](const auto& info) { return std::to_string(info.param) + "ranks"; });
 
 TEST(TrainerMpiErrorsTest, BadConfigNamesTheKeyOnce) {
-  const fs::path path = fs::path(::testing::TempDir()) / "bad.yaml";
+  const fs::path path = fs::path(bulwark::testing::UniqueTempDir()) / "bad.yaml";
   std::ofstream(path) << ReadFile(kTiny) << "  stepz: 10\n";  // lands inside train:
   Job job(2, {"--config", path.string()});
   EXPECT_EQ(job.Wait(), 2);
@@ -251,9 +252,10 @@ TEST(TrainerMpiErrorsTest, FaultForMissingRankIsRefused) {
 }
 
 TEST(TrainerMpiErrorsTest, ResumeIntoAnotherWorldSizeIsRefused) {
-  Job saver(2, {"--config", kTiny, "--steps", "3", "--save-at", "3", "--state-dir", ::testing::TempDir()});
+  const std::string state = bulwark::testing::UniqueTempDir();
+  Job saver(2, {"--config", kTiny, "--steps", "3", "--save-at", "3", "--state-dir", state});
   ASSERT_EQ(saver.Wait(), 0) << saver.err();
-  Job job(4, {"--config", kTiny, "--steps", "5", "--resume", ::testing::TempDir()});
+  Job job(4, {"--config", kTiny, "--steps", "5", "--resume", state});
   EXPECT_EQ(job.Wait(), 3);
   EXPECT_NE(job.err().find("cannot resume"), std::string::npos) << job.err();
   EXPECT_TRUE(job.steps().empty());

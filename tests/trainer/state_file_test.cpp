@@ -5,13 +5,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/trainer/temp_dir.h"
+
 namespace bulwark::train {
 namespace {
 
 class StateFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "/rank-0.state";
+    path_ = bulwark::testing::UniqueTempDir() + "/rank-0.state";
     a_ = {1, 2, 3, 4};
     b_ = std::vector<float>(1000, 0.5f);
     ASSERT_TRUE(WriteStateFile(path_, Ranges(a_, b_)).ok());

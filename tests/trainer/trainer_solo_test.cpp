@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/trainer/temp_dir.h"
+
 namespace bulwark::train {
 namespace {
 
@@ -28,7 +30,7 @@ TEST(TrainerSoloTest, LossFallsWellBelowUniform) {
 
 TEST(TrainerSoloTest, ResumeFromSavedStateIsBitIdentical) {
   SoloComm comm;
-  const std::string path = ::testing::TempDir() + "/solo-rank-0.state";
+  const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
   auto straight = Trainer::Create(Tiny(), comm);
   std::vector<uint64_t> expected;
   for (int i = 1; i <= 12; ++i) {
@@ -46,7 +48,7 @@ TEST(TrainerSoloTest, ResumeFromSavedStateIsBitIdentical) {
 
 TEST(TrainerSoloTest, StateWithAnotherFingerprintIsRefusedAndNothingChanges) {
   SoloComm comm;
-  const std::string path = ::testing::TempDir() + "/solo-fp.state";
+  const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
   auto a = Trainer::Create(Tiny(), comm);
   a.value()->Step();
   ASSERT_TRUE(a.value()->SaveState(path).ok());
