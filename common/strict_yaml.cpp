@@ -62,7 +62,7 @@ int64_t StrictMap::Int(const std::string& key, int64_t fallback, int64_t min, in
   std::string text = Scalar(*n);
   try {
     size_t used = 0;
-    v = std::stoll(text, &used, 0);
+    v = std::stoll(text, &used, 10);  // decimal, as YAML 1.2 reads 010
     if (used != text.size()) throw std::invalid_argument(text);
   } catch (const std::exception&) {
     Fail(key, "must be an integer, got '" + text + "'");

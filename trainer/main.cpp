@@ -52,32 +52,28 @@ Result<Options> ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) return nullptr;
-      (void)name;
-      return argv[++i];
-    };
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     int64_t n = 0;
     if (arg == "--help" || arg == "-h") {
       return Status::Error("");
     } else if (arg == "--config") {
-      if (!(v = value("--config"))) return Status::Error("--config needs a file");
+      if (!(v = value())) return Status::Error("--config needs a file");
       o.config_path = v;
     } else if (arg == "--steps") {
-      if (!(v = value("--steps")) || !ParseInt(v, 0, &n)) return Status::Error("--steps needs a whole number >= 0");
+      if (!(v = value()) || !ParseInt(v, 0, &n)) return Status::Error("--steps needs a whole number >= 0");
       o.steps = n;
     } else if (arg == "--state-dir") {
-      if (!(v = value("--state-dir"))) return Status::Error("--state-dir needs a directory");
+      if (!(v = value())) return Status::Error("--state-dir needs a directory");
       o.state_dir = v;
     } else if (arg == "--save-at") {
-      if (!(v = value("--save-at")) || !ParseInt(v, 1, &n)) return Status::Error("--save-at needs a step >= 1");
+      if (!(v = value()) || !ParseInt(v, 1, &n)) return Status::Error("--save-at needs a step >= 1");
       o.save_at.insert(n);
     } else if (arg == "--save-every") {
-      if (!(v = value("--save-every")) || !ParseInt(v, 1, &n)) return Status::Error("--save-every needs a step count >= 1");
+      if (!(v = value()) || !ParseInt(v, 1, &n)) return Status::Error("--save-every needs a step count >= 1");
       o.save_every = n;
     } else if (arg == "--resume") {
-      if (!(v = value("--resume"))) return Status::Error("--resume needs a directory");
+      if (!(v = value())) return Status::Error("--resume needs a directory");
       o.resume_dir = v;
     } else {
       return Status::Error("unknown argument '" + arg + "'");

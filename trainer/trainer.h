@@ -39,6 +39,8 @@ struct StateMeta {
   uint64_t rng_state = 0;
   uint64_t data_cursor = 0;
 };
+// Stored byte for byte in state files and snapshots: its layout is part of the format.
+static_assert(sizeof(StateMeta) == 48, "StateMeta layout changed: bump the state file version");
 
 class Trainer {
  public:

@@ -65,6 +65,14 @@ TEST(ConfigTest, OutOfRangeAndShapeErrorsNameTheKey) {
   EXPECT_NE(ErrorOf(yaml).find("model.n_heads: must divide model.d_model"), std::string::npos);
 }
 
+TEST(ConfigTest, LeadingZeroIsDecimal) {
+  std::string yaml = kValid;
+  yaml.replace(yaml.find("steps: 7"), 8, "steps: 010");
+  auto r = ParseTrainConfig(yaml, "job.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->steps, 10);
+}
+
 TEST(ConfigTest, MissingRequiredKeyIsNamed) {
   std::string yaml = kValid;
   yaml.erase(yaml.find("  seq_len: 16\n"), 14);
