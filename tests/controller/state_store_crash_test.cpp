@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "controller/state_store.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace bulwark::controller {
 namespace {

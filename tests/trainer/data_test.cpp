@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "tests/trainer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace bulwark::train {
 namespace {

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/trainer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/trainer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace bulwark::train {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/trainer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace bulwark::train {
 namespace {

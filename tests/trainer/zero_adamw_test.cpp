@@ -20,14 +20,22 @@ TEST(ZeroAdamWTest, ShardsTileThePaddedVector) {
   EXPECT_EQ(next, 12u);
 }
 
-TEST(ZeroAdamWTest, FirstStepMovesEachWeightByLearningRateAgainstItsGradient) {
-  ModelConfig m{16, 4, 8, 1, 1};
-  GptLayout layout(m);
+// A 1-layer model whose layout starts with wte (decayed, 128 floats) and then wpe (not).
+const GptLayout& TinyLayout() {
+  static const GptLayout layout(ModelConfig{16, 4, 8, 1, 1});
+  return layout;
+}
+
+OptimConfig Adam(double lr, int warmup_steps, double weight_decay) {
   OptimConfig o;
-  o.lr = 0.01;
-  o.warmup_steps = 0;
-  o.weight_decay = 0;
-  ZeroAdamW opt(o, layout, {0, 8});
+  o.lr = lr;
+  o.warmup_steps = warmup_steps;
+  o.weight_decay = weight_decay;
+  return o;
+}
+
+TEST(ZeroAdamWTest, FirstStepMovesEachWeightByLearningRateAgainstItsGradient) {
+  ZeroAdamW opt(Adam(0.01, 0, 0), TinyLayout(), {0, 8});
   std::vector<float> p(8, 1.f), g = {1, -2, 3, -4, 0.5f, -0.5f, 2, -2};
   opt.Update(p.data(), g.data(), 1);
   // After bias correction the first Adam step is lr · sign(g) (up to eps).
@@ -35,14 +43,7 @@ TEST(ZeroAdamWTest, FirstStepMovesEachWeightByLearningRateAgainstItsGradient) {
 }
 
 TEST(ZeroAdamWTest, DecayAppliesToMatricesOnly) {
-  ModelConfig m{16, 4, 8, 1, 1};
-  GptLayout layout(m);
-  OptimConfig o;
-  o.lr = 0.1;
-  o.warmup_steps = 0;
-  o.weight_decay = 0.5;
-  // wte (decayed) is [0, 128); wpe (not decayed) follows it.
-  ZeroAdamW opt(o, layout, {120, 136});
+  ZeroAdamW opt(Adam(0.1, 0, 0.5), TinyLayout(), {120, 136});  // straddles wte | wpe
   std::vector<float> p(16, 1.f), g(16, 0.f);
   opt.Update(p.data(), g.data(), 1);
   for (int i = 0; i < 8; ++i) EXPECT_NEAR(p[i], 1.f - 0.1f * 0.5f, 1e-6) << i;
@@ -50,12 +51,7 @@ TEST(ZeroAdamWTest, DecayAppliesToMatricesOnly) {
 }
 
 TEST(ZeroAdamWTest, WarmupRampsLinearly) {
-  ModelConfig m{16, 4, 8, 1, 1};
-  GptLayout layout(m);
-  OptimConfig o;
-  o.lr = 1.0;
-  o.warmup_steps = 4;
-  ZeroAdamW opt(o, layout, {0, 8});
+  ZeroAdamW opt(Adam(1.0, 4, 0.1), TinyLayout(), {0, 8});
   EXPECT_DOUBLE_EQ(opt.LearningRate(1), 0.25);
   EXPECT_DOUBLE_EQ(opt.LearningRate(4), 1.0);
   EXPECT_DOUBLE_EQ(opt.LearningRate(100), 1.0);
