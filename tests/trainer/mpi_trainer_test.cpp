@@ -224,7 +224,9 @@ TEST_P(TrainerMpiTest, SlowFaultBurnsExtraComputeWithoutChangingTheMath) {
     EXPECT_EQ(faults[i]["kind"], "slow");
     EXPECT_EQ(faults[i]["rank"], victim);
     EXPECT_EQ(faults[i]["step"], 5 + static_cast<int>(i));
-    EXPECT_GE(faults[i]["extra_ms"].get<double>(), 2.0 * faults[i]["compute_ms"].get<double>());
+    // The trainer spins until extra >= 2 × compute; both are printed to 0.001 ms, so allow
+    // the rounding of the printout (at most 0.0005 on extra and 2 × 0.0005 on 2 × compute).
+    EXPECT_GE(faults[i]["extra_ms"].get<double>(), 2.0 * faults[i]["compute_ms"].get<double>() - 0.0015);
   }
   EXPECT_EQ(Digests(slow.steps()), Digests(clean.steps()));
 }
