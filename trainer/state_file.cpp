@@ -25,7 +25,7 @@ void Put(std::string& out, T v) {
 // Reads sequentially from a byte buffer; every read is bounds-checked.
 class Reader {
  public:
-  Reader(const std::string& data, const std::string& path) : data_(data), path_(path) {}
+  explicit Reader(const std::string& data) : data_(data) {}
   template <typename T>
   bool Get(T* v) {
     if (data_.size() - pos_ < sizeof(T)) return false;
@@ -43,7 +43,6 @@ class Reader {
 
  private:
   const std::string& data_;
-  const std::string& path_;
   size_t pos_ = 0;
 };
 
@@ -98,7 +97,7 @@ Status ReadStateFile(const std::string& path, const std::vector<NamedRange>& ran
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string data = buffer.str();
-  Reader r(data, path);
+  Reader r(data);
 
   const char* magic = nullptr;
   if (!r.Bytes(sizeof kMagic, &magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {

@@ -59,7 +59,6 @@ class Trainer {
   uint64_t ParameterDigest() const;
   size_t parameter_count() const { return layout_count_; }
   double FlopsPerStep() const { return model_.FlopsPerStep(); }
-  const TrainConfig& config() const { return config_; }
 
  private:
   Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader);
