@@ -109,6 +109,27 @@ std::string StrictMap::String(const std::string& key, const std::string& fallbac
   return v;
 }
 
+bool StrictMap::Bool(const std::string& key, bool fallback) {
+  auto n = Get(key);
+  if (!n) return fallback;
+  const std::string text = Scalar(*n);
+  if (text == "true") return true;
+  if (text == "false") return false;
+  Fail(key, "must be true or false, got '" + text + "'");
+}
+
+std::vector<std::string> StrictMap::StringList(const std::string& key) {
+  auto n = Get(key);
+  std::vector<std::string> out;
+  if (!n) return out;
+  if (!n->IsSequence()) Fail(key, "must be a list of strings");
+  for (size_t i = 0; i < n->size(); ++i) {
+    if (!(*n)[i].IsScalar()) Fail(key, "item " + std::to_string(i) + " must be a string");
+    out.push_back((*n)[i].Scalar());
+  }
+  return out;
+}
+
 StrictMap StrictMap::Map(const std::string& key) {
   auto n = Get(key);
   if (n && !n->IsMap()) Fail(key, "must be a mapping");

@@ -33,6 +33,8 @@ class StrictMap {
   double Double(const std::string& key, double fallback, double min, double max);
   std::string String(const std::string& key, const std::string& fallback,
                      const std::vector<std::string>& allowed = {});
+  bool Bool(const std::string& key, bool fallback);
+  std::vector<std::string> StringList(const std::string& key);
   // A nested mapping; missing gives an empty one (all defaults).
   StrictMap Map(const std::string& key);
   // A sequence of mappings; missing gives none.

@@ -1,0 +1,253 @@
+#include "agent/agent.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "agent/self_check.h"
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/http_client.h"
+
+namespace bulwark::agent {
+namespace {
+
+using nlohmann::json;
+
+void Log(const std::string& node, const std::string& message) { LogLine("bulwark-agent[" + node + "]", message); }
+
+// Sleeps up to ms, waking early when *stop turns true.
+void SleepUnlessStopped(int64_t ms, const std::atomic<bool>* stop) {
+  const int64_t until = MonotonicMs() + ms;
+  while (!stop->load() && MonotonicMs() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, until - MonotonicMs() + 1)));
+  }
+}
+
+json ParseOrEmpty(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
+    : config_(std::move(config)),
+      node_(std::move(node)),
+      token_(std::move(token)),
+      started_mono_ms_(MonotonicMs()),
+      ranks_(node_.name, config_.work_dir),
+      telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
+      events_(static_cast<size_t>(config_.event_buffer)) {}
+
+void Agent::Run(const std::atomic<bool>* stop) {
+  std::thread commands([this, stop] { CommandLoop(stop); });
+  MainLoop(stop);
+  commands.join();
+  const int stopped = ranks_.Stop(2000);
+  if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
+}
+
+void Agent::RecordRankExits() {
+  for (const auto& e : ranks_.Reap()) {
+    events_.Push({{"kind", "rank.exited"},
+                  {"time_ms", WallMs()},
+                  {"detail", {{"rank", e.rank}, {"pid", e.pid}, {"exit_code", e.exit_code}, {"signal", e.signal}}}});
+    Log(node_.name, "rank " + std::to_string(e.rank) + " (pid " + std::to_string(e.pid) + ") exited: " +
+                        (e.signal ? "signal " + std::to_string(e.signal) : "code " + std::to_string(e.exit_code)));
+  }
+}
+
+void Agent::MainLoop(const std::atomic<bool>* stop) {
+  http::Client client(config_.controller_url, token_, 5000);
+  Backoff backoff(config_.backoff_initial_ms, config_.backoff_max_ms, std::random_device{}());
+  const std::string base = "/v1/agents/" + http::UrlEncode(node_.name);
+  int64_t next_telemetry = MonotonicMs() + config_.telemetry_interval_ms;
+  bool was_away = false;
+
+  while (!stop->load()) {
+    RecordRankExits();
+    const int64_t now = MonotonicMs();
+    if (now >= next_telemetry) {
+      next_telemetry = now + config_.telemetry_interval_ms;
+      if (ranks_.running() > 0) {
+        // One record per local rank; the hooks (issue 4) fill in per-communicator statistics.
+        json ranks = json::array();
+        for (const auto& r : ranks_.Status()) ranks.push_back({{"rank", r["rank"]}, {"pid", r["pid"]}, {"comms", json::array()}});
+        telemetry_.Push({{"time_ms", WallMs()}, {"ranks", ranks}});
+      }
+    }
+
+    if (!registered_) {
+      auto r = client.Send("POST", "/v1/agents/register", ToJson(node_).dump());
+      if (!r.ok() || r->status != 200) {
+        const std::string why = r.ok() ? "HTTP " + std::to_string(r->status) + " " + r->body : r.status().message();
+        if (!was_away) Log(node_.name, "cannot register (will retry with backoff): " + why);
+        was_away = true;
+        if (r.ok() && (r->status == 400 || r->status == 401)) {
+          SleepUnlessStopped(config_.backoff_max_ms, stop);  // a config problem: retry slowly
+        } else {
+          SleepUnlessStopped(backoff.NextMs(), stop);
+        }
+        continue;
+      }
+      const json answer = ParseOrEmpty(r->body);
+      {
+        std::lock_guard<std::mutex> lock(instance_mutex_);
+        controller_instance_ = answer.value("controller_instance", "");
+      }
+      registered_ = true;
+      ++counters_.registrations;
+      backoff.Reset();
+      Log(node_.name, std::string(was_away ? "registered again" : "registered") + " with " + config_.controller_url +
+                          " as " + answer.value("/node/health"_json_pointer, std::string("?")));
+      was_away = false;
+    }
+
+    // Heartbeat.
+    const json beat = {{"ranks_running", ranks_.running()},
+                       {"telemetry_buffered", telemetry_.size()},
+                       {"telemetry_dropped", telemetry_.dropped()},
+                       {"events_dropped", events_.dropped()},
+                       {"uptime_ms", MonotonicMs() - started_mono_ms_}};
+    auto r = client.Send("POST", base + "/heartbeat", beat.dump());
+    if (!r.ok() || r->status == 404 || r->status >= 500) {
+      ++counters_.heartbeat_failures;
+      if (!was_away) {
+        Log(node_.name, "controller unreachable or lost us (" + (r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message()) +
+                            "); buffering telemetry and re-registering");
+      }
+      was_away = true;
+      registered_ = false;
+      SleepUnlessStopped(backoff.NextMs(), stop);
+      continue;
+    }
+    ++counters_.heartbeats_sent;
+    {
+      const std::string instance = ParseOrEmpty(r->body).value("controller_instance", "");
+      std::lock_guard<std::mutex> lock(instance_mutex_);
+      if (instance != controller_instance_) registered_ = false;  // it restarted: say who we are again
+    }
+
+    // Ship what waited, oldest first; drop only what the controller refused as malformed.
+    for (auto* buffer : {&events_, &telemetry_}) {
+      const bool is_events = buffer == &events_;
+      while (registered_ && buffer->size() > 0) {
+        json items = buffer->Peek(64);
+        json body = is_events ? json{{"events", items}} : json{{"batches", items}};
+        auto sent = client.Send("POST", base + (is_events ? "/events" : "/telemetry"), body.dump());
+        if (!sent.ok() || sent->status >= 500 || sent->status == 404) break;
+        if (sent->status != 200) Log(node_.name, "controller refused " + std::string(is_events ? "events" : "telemetry") + ": " + sent->body);
+        buffer->Pop(items.size());
+      }
+    }
+    SleepUnlessStopped(config_.heartbeat_interval_ms, stop);
+  }
+}
+
+void Agent::CommandLoop(const std::atomic<bool>* stop) {
+  http::Client client(config_.controller_url, token_, config_.command_wait_ms + 5000);
+  client.set_cancel_flag(stop);
+  Backoff backoff(config_.backoff_initial_ms, config_.backoff_max_ms, std::random_device{}());
+  const std::string base = "/v1/agents/" + http::UrlEncode(node_.name);
+  uint64_t after = 0;
+  std::string cursor_instance;  // command ids restart with each controller instance
+  while (!stop->load()) {
+    if (!registered_) {
+      SleepUnlessStopped(100, stop);
+      continue;
+    }
+    auto r = client.Send("GET", base + "/commands?after=" + std::to_string(after) +
+                                    "&wait_ms=" + std::to_string(config_.command_wait_ms));
+    if (!r.ok() || r->status != 200) {
+      SleepUnlessStopped(backoff.NextMs(), stop);
+      continue;
+    }
+    backoff.Reset();
+    const json answer = ParseOrEmpty(r->body);
+    const std::string instance = answer.value("controller_instance", "");
+    if (instance != cursor_instance) {
+      cursor_instance = instance;
+      if (after != 0) {
+        after = 0;  // a new controller: its ids start over, so ask again from the start
+        continue;
+      }
+    }
+    if (!answer.contains("commands") || !answer["commands"].is_array()) continue;
+    for (const auto& command : answer["commands"]) {
+      const uint64_t id = command.value("id", uint64_t{0});
+      if (id <= after) continue;
+      after = id;
+      bool ok = false;
+      json result = Execute(command, &ok);
+      ++counters_.commands_run;
+      Log(node_.name, "command " + std::to_string(id) + " " + command.value("kind", std::string("?")) + ": " +
+                          (ok ? "ok" : "failed") + " " + result.dump());
+      client.Send("POST", base + "/commands/" + std::to_string(id) + "/result", json{{"ok", ok}, {"result", result}}.dump());
+    }
+  }
+}
+
+json Agent::Execute(const json& command, bool* ok) {
+  const std::string kind = command.value("kind", std::string());
+  const json args = command.value("args", json::object());
+  try {
+    if (kind == "self_check") {
+      SelfCheckOptions options;
+      options.work_dir = config_.work_dir;
+      options.procfs_root = config_.procfs_root;
+      options.only = args.value("checks", std::vector<std::string>{});
+      options.forced_fail = config_.self_check_fail;
+      json result = RunSelfChecks(options);
+      *ok = result["passed"].get<bool>();
+      return result;
+    }
+    if (kind == "start_ranks") {
+      auto started = ranks_.Start(args.at("command").get<std::vector<std::string>>(), args.value("ranks", 1),
+                                  args.value("first_rank", 0),
+                                  args.value("env", std::map<std::string, std::string>{}));
+      *ok = started.ok();
+      return started.ok() ? started.value() : json{{"error", started.status().message()}};
+    }
+    if (kind == "stop_ranks") {
+      const int stopped = ranks_.Stop(args.value("grace_ms", int64_t{5000}));
+      RecordRankExits();
+      *ok = true;
+      return {{"stopped", stopped}};
+    }
+    if (kind == "report_status") {
+      *ok = true;
+      return {{"node", node_.name},
+              {"ranks", ranks_.Status()},
+              {"telemetry_buffered", telemetry_.size()},
+              {"telemetry_dropped", telemetry_.dropped()},
+              {"events_dropped", events_.dropped()},
+              {"uptime_ms", MonotonicMs() - started_mono_ms_},
+              {"registrations", counters_.registrations.load()}};
+    }
+  } catch (const std::exception& e) {
+    *ok = false;
+    return {{"error", std::string("bad arguments: ") + e.what()}};
+  }
+  *ok = false;
+  return {{"error", "this agent does not know command kind '" + kind + "'"}};
+}
+
+std::string Agent::MetricsText() const {
+  std::string out;
+  auto line = [&out](const std::string& name, const std::string& type, double value) {
+    out += "# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(value) + "\n";
+  };
+  line("bulwark_agent_registered", "gauge", registered_ ? 1 : 0);
+  line("bulwark_agent_registrations_total", "counter", static_cast<double>(counters_.registrations));
+  line("bulwark_agent_heartbeats_total", "counter", static_cast<double>(counters_.heartbeats_sent));
+  line("bulwark_agent_heartbeat_failures_total", "counter", static_cast<double>(counters_.heartbeat_failures));
+  line("bulwark_agent_commands_total", "counter", static_cast<double>(counters_.commands_run));
+  line("bulwark_agent_ranks_running", "gauge", static_cast<double>(ranks_.running()));
+  line("bulwark_agent_telemetry_buffered", "gauge", static_cast<double>(telemetry_.size()));
+  line("bulwark_agent_telemetry_dropped_total", "counter", static_cast<double>(telemetry_.dropped()));
+  line("bulwark_agent_events_dropped_total", "counter", static_cast<double>(events_.dropped()));
+  return out;
+}
+
+}  // namespace bulwark::agent

@@ -1,0 +1,108 @@
+#include "agent/agent_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/strict_yaml.h"
+
+namespace bulwark::agent {
+namespace {
+
+void ParseListen(StrictMap& root, AgentConfig* c) {
+  const std::string listen = root.String("listen", "127.0.0.1:7071");
+  const size_t colon = listen.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+  if (colon == 0 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    root.Fail("listen", "must be host:port, got '" + listen + "'");
+  }
+  c->listen_host = listen.substr(0, colon);
+  c->listen_port = static_cast<uint16_t>(std::stoi(port));
+}
+
+NodeOverrides ParseNode(StrictMap node) {
+  NodeOverrides o;
+  if (node.Has("name")) {
+    o.name = node.String("name", "");
+    if (!IsValidNodeName(*o.name)) node.Fail("name", "'" + *o.name + "' is not a valid node name");
+  }
+  if (node.Has("hostname")) o.hostname = node.String("hostname", "");
+  if (node.Has("cpu_model")) o.cpu_model = node.String("cpu_model", "");
+  if (node.Has("addresses")) o.addresses = node.StringList("addresses");
+  if (node.Has("gpus")) o.gpus = static_cast<int>(node.Int("gpus", 0, 0, 1024));
+  if (node.Has("cpus")) o.cpus = static_cast<int>(node.Int("cpus", 0, 0, 1 << 20));
+  if (node.Has("memory_bytes")) o.memory_bytes = node.Int("memory_bytes", 0, 0, INT64_MAX);
+  auto domain = node.Map("failure_domain");
+  if (domain.Has("rack")) o.rack = domain.String("rack", "");
+  if (domain.Has("leaf")) o.leaf = domain.String("leaf", "");
+  domain.Finish();
+  if (node.Has("nics")) {
+    std::vector<Nic> nics;
+    for (auto& n : node.MapList("nics")) {
+      Nic nic;
+      nic.name = n.String("name", "");
+      if (nic.name.empty()) n.Fail("name", "is required");
+      nic.type = n.String("type", "ethernet", {"ib", "roce", "ethernet"});
+      nic.speed_gbps = n.Double("speed_gbps", 0, 0, 1e5);
+      nic.rail = static_cast<int>(n.Int("rail", -1, -1, 1024));
+      nic.address = n.String("address", "");
+      n.Finish();
+      nics.push_back(nic);
+    }
+    o.nics = nics;
+  }
+  node.Finish();
+  return o;
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::string& source) {
+  AgentConfig c;
+  try {
+    StrictMap root(ParseYaml(yaml_text, source), source);
+    if (!root.Has("controller")) root.Fail("controller", "is required (the controller's URL)");
+    if (!root.Has("token_file")) root.Fail("token_file", "is required (the agent join token)");
+    c.controller_url = root.String("controller", "");
+    if (c.controller_url.rfind("http://", 0) != 0 && c.controller_url.rfind("https://", 0) != 0) {
+      root.Fail("controller", "must be an http:// or https:// URL, got '" + c.controller_url + "'");
+    }
+    c.token_file = root.String("token_file", "");
+    ParseListen(root, &c);
+    c.address_file = root.String("address_file", "");
+    c.work_dir = root.String("work_dir", c.work_dir);
+    c.shm_prefix = root.String("shm_prefix", "");
+    c.role = root.String("role", "worker", {"worker", "spare"});
+    c.heartbeat_interval_ms = root.Int("heartbeat_interval_ms", 1000, 50, 600000);
+    c.telemetry_interval_ms = root.Int("telemetry_interval_ms", 5000, 50, 3600000);
+    c.telemetry_buffer_batches = root.Int("telemetry_buffer_batches", 600, 1, 1000000);
+    c.event_buffer = root.Int("event_buffer", 10000, 1, 10000000);
+    c.command_wait_ms = root.Int("command_wait_ms", 25000, 100, 600000);
+    auto backoff = root.Map("backoff");
+    c.backoff_initial_ms = backoff.Int("initial_ms", 200, 1, 600000);
+    c.backoff_max_ms = backoff.Int("max_ms", 10000, 1, 3600000);
+    backoff.Finish();
+    auto discovery = root.Map("discovery");
+    c.sysfs_root = discovery.String("sysfs_root", "/sys");
+    c.procfs_root = discovery.String("procfs_root", "/proc");
+    discovery.Finish();
+    auto self_check = root.Map("self_check");
+    c.self_check_fail = self_check.StringList("fail");
+    self_check.Finish();
+    c.node = ParseNode(root.Map("node"));
+    root.Finish();
+  } catch (const ConfigError& e) {
+    return Status::Error(e.what());
+  }
+  return c;
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::Error("cannot read config " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseAgentConfig(ss.str(), path);
+}
+
+}  // namespace bulwark::agent

@@ -1,0 +1,49 @@
+// bulwark-agent's YAML config. Every key, its default and meaning: agent/README.md.
+// Anything under `node:` overrides what discovery found (needed for logical nodes on one
+// machine, and for facts sysfs cannot tell, like rails and failure domains).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/node_info.h"
+#include "common/status.h"
+
+namespace bulwark::agent {
+
+struct NodeOverrides {
+  std::optional<std::string> name, hostname, rack, leaf, cpu_model;
+  std::optional<std::vector<std::string>> addresses;
+  std::optional<int> gpus, cpus;
+  std::optional<int64_t> memory_bytes;
+  std::optional<std::vector<Nic>> nics;  // replaces the discovered list when given
+};
+
+struct AgentConfig {
+  std::string controller_url;  // required
+  std::string token_file;      // required: the agent join token
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 7071;
+  std::string address_file;
+  std::string work_dir = "/var/lib/bulwark/agent";
+  std::string shm_prefix;       // default "/bulwark-<node name>"
+  std::string role = "worker";  // worker or spare, asked for at first registration
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t telemetry_interval_ms = 5000;
+  int64_t telemetry_buffer_batches = 600;
+  int64_t event_buffer = 10000;
+  int64_t command_wait_ms = 25000;
+  int64_t backoff_initial_ms = 200;
+  int64_t backoff_max_ms = 10000;
+  std::string sysfs_root = "/sys";
+  std::string procfs_root = "/proc";
+  std::vector<std::string> self_check_fail;  // fault injection: checks forced to fail
+  NodeOverrides node;
+};
+
+Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::string& source);
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace bulwark::agent

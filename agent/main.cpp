@@ -1,0 +1,103 @@
+// bulwark-agent: the per-node daemon. Usage: bulwark-agent --config FILE
+// Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad arguments or config, 3 token file
+// unusable, 4 cannot listen.
+#include <signal.h>
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/agent_config.h"
+#include "agent/discovery.h"
+#include "common/clock.h"
+#include "common/http_server.h"
+#include "common/token.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+int Run(int argc, char** argv) {
+  using namespace bulwark;
+  using namespace bulwark::agent;
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "bulwark-agent: unknown argument '%s' (usage: --config FILE)\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fprintf(stderr, "bulwark-agent: --config FILE is required\n");
+    return 2;
+  }
+  auto config = LoadAgentConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "bulwark-agent: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  auto token = ReadTokenFile(config->token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "bulwark-agent: %s\n", token.status().message().c_str());
+    return 3;
+  }
+  NodeInfo node = ApplyOverrides(DiscoverNode(config->sysfs_root, config->procfs_root), config->node);
+  node.role = config->role;
+  node.shm_prefix = config->shm_prefix.empty() ? "/bulwark-" + node.name : config->shm_prefix;
+  node.agent_version = "0.1.0";
+
+  // The agent's own small HTTP surface: /healthz and /metrics.
+  boost::asio::io_context io(1);
+  Agent* agent_ptr = nullptr;
+  http::ServerOptions options;
+  options.host = config->listen_host;
+  options.port = config->listen_port;
+  options.max_body_bytes = 64 << 10;
+  auto server = http::Server::Start(io, options, [&](http::Request req, http::Respond respond) {
+    if (req.path == "/healthz") {
+      respond({200, std::string("{\"status\":\"ok\",\"registered\":") + (agent_ptr->registered() ? "true" : "false") + "}"});
+    } else if (req.path == "/metrics") {
+      respond({200, agent_ptr->MetricsText(), "text/plain; version=0.0.4"});
+    } else {
+      respond({404, "{\"error\":\"no such endpoint: " + req.path + "\"}"});
+    }
+  });
+  if (!server.ok()) {
+    std::fprintf(stderr, "bulwark-agent: %s\n", server.status().message().c_str());
+    return 4;
+  }
+  const std::string address = config->listen_host + ":" + std::to_string(server.value()->port());
+  node.agent_url = "http://" + address;
+  Agent agent(config.value(), node, token.value());
+  agent_ptr = &agent;
+  if (!config->address_file.empty()) {
+    std::ofstream(config->address_file + ".tmp") << address << "\n";
+    std::rename((config->address_file + ".tmp").c_str(), config->address_file.c_str());
+  }
+  std::thread http_thread([&io] { io.run(); });
+
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  LogLine("bulwark-agent[" + node.name + "]", "starting: controller " + config->controller_url + ", serving " + address +
+                                                  ", " + std::to_string(node.nics.size()) + " NICs, " +
+                                                  std::to_string(node.cpus) + " CPUs");
+  agent.Run(&g_stop);
+  io.stop();
+  http_thread.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,377 @@
+#include "controller/api.h"
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/strict_json.h"
+#include "common/token.h"
+
+namespace bulwark::controller {
+namespace {
+
+using nlohmann::json;
+
+http::Response JsonResponse(int status, const json& body) {
+  return {status, DumpJson(body), "application/json"};
+}
+
+http::Response ErrorResponse(int status, const std::string& message) {
+  return JsonResponse(status, {{"error", message}});
+}
+
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// A query parameter as an unsigned integer, or the fallback; garbage is a 400.
+uint64_t QueryNumber(const http::Request& r, const std::string& key, uint64_t fallback, uint64_t max) {
+  auto it = r.query.find(key);
+  if (it == r.query.end()) return fallback;
+  const std::string& text = it->second;
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw ApiError(400, "query parameter '" + key + "' must be a non-negative integer, got '" + text + "'");
+  }
+  const uint64_t v = std::stoull(text);
+  if (v > max) throw ApiError(400, "query parameter '" + key + "' must be at most " + std::to_string(max));
+  return v;
+}
+
+uint64_t PathNumber(const std::string& text, const std::string& what) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw ApiError(400, what + " must be a number, got '" + text + "'");
+  }
+  return std::stoull(text);
+}
+
+json Body(const http::Request& r) {
+  if (r.body.empty()) return json::object();
+  return ParseJson(r.body);
+}
+
+[[noreturn]] void MethodNotAllowed(const http::Request& r, const std::string& allowed) {
+  throw ApiError(405, "method " + r.method + " is not allowed on " + r.path + "; use " + allowed);
+}
+
+}  // namespace
+
+struct Api::Waiter {
+  uint64_t cursor = 0;
+  size_t limit = 0;
+  http::Respond respond;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+  bool done = false;
+};
+
+Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, ControllerMetrics* metrics,
+         std::function<size_t()> open_connections)
+    : cluster_(cluster),
+      io_(io),
+      options_(std::move(options)),
+      metrics_(metrics),
+      open_connections_(std::move(open_connections)) {
+  cluster_->set_on_events([this] { WakeEventWaiters(); });
+  cluster_->set_on_command([this](const std::string& node) { WakeCommandWaiters(node); });
+}
+
+Api::~Api() {
+  cluster_->set_on_events(nullptr);
+  cluster_->set_on_command(nullptr);
+}
+
+bool Api::Authorized(Access access, const std::string& token) const {
+  switch (access) {
+    case Access::kOpen: return true;
+    case Access::kAgent: return TokensEqual(token, options_.agent_token);
+    case Access::kRead: return options_.open_reads || TokensEqual(token, options_.operator_token);
+    case Access::kOperator: return TokensEqual(token, options_.operator_token);
+  }
+  return false;
+}
+
+void Api::Handle(http::Request request, http::Respond respond) {
+  // The route is known only once Route() returns, but it may answer before that (most
+  // requests) or long after (a long-poll): the metric is recorded when both are known.
+  struct Outcome {
+    std::string route = "rejected";
+    bool routed = false, answered = false, timed = true;
+    int status = 0;
+    double seconds = 0;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = std::make_shared<Outcome>();
+  auto record = [this, outcome] {
+    metrics_->ObserveRequest(outcome->route, outcome->status, outcome->timed ? outcome->seconds : -1);
+  };
+  http::Respond observed = [start, outcome, record, respond](http::Response r) {
+    outcome->answered = true;
+    outcome->status = r.status;
+    outcome->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (outcome->routed) record();
+    respond(std::move(r));
+  };
+  auto routed = [&](std::string route) {
+    outcome->route = std::move(route);
+    outcome->timed = outcome->route != "/v1/agents/{node}/commands" && outcome->route != "/v1/events";
+    outcome->routed = true;
+    if (outcome->answered) record();
+  };
+  try {
+    routed(Route(request, observed));
+  } catch (const ApiError& e) {
+    routed("rejected");
+    observed(ErrorResponse(e.status(), e.what()));
+  } catch (const JsonError& e) {
+    routed("rejected");
+    observed(ErrorResponse(400, e.what()));
+  } catch (const std::exception& e) {
+    routed("rejected");
+    observed(ErrorResponse(500, std::string("internal error: ") + e.what()));
+  }
+}
+
+std::string Api::Route(http::Request& r, const http::Respond& respond) {
+  const auto s = Segments(r.path);
+  const bool get = r.method == "GET", post = r.method == "POST", del = r.method == "DELETE";
+  const int64_t wall = WallMs(), mono = MonotonicMs();
+
+  Access access = Access::kOperator;
+  if (r.path == "/healthz" || r.path == "/readyz") {
+    access = Access::kOpen;
+  } else if (s.size() >= 2 && s[0] == "v1" && s[1] == "agents") {
+    access = Access::kAgent;
+  } else if (get) {
+    access = Access::kRead;
+  }
+  if (!Authorized(access, r.bearer_token)) {
+    const char* who = access == Access::kAgent ? "the agent token" : "the operator token";
+    throw ApiError(401, r.bearer_token.empty() ? std::string("missing bearer token: this endpoint needs ") + who
+                                               : std::string("wrong bearer token: this endpoint needs ") + who);
+  }
+
+  if (r.path == "/healthz") {
+    respond(JsonResponse(200, {{"status", "ok"}}));
+    return "/healthz";
+  }
+  if (r.path == "/readyz") {
+    respond(ready_ ? JsonResponse(200, {{"status", "ready"}}) : ErrorResponse(503, "not ready"));
+    return "/readyz";
+  }
+  if (r.path == "/metrics") {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond({200, metrics_->Render(*cluster_, mono, open_connections_()), "text/plain; version=0.0.4"});
+    return "/metrics";
+  }
+  if (s.size() < 2 || s[0] != "v1") throw ApiError(404, "no such endpoint: " + r.path);
+
+  // --- agents ---
+  if (s.size() == 3 && s[1] == "agents" && s[2] == "register") {
+    if (!post) MethodNotAllowed(r, "POST");
+    respond(JsonResponse(200, cluster_->Register(ParseNodeInfo(Body(r)), wall, mono)));
+    return "/v1/agents/register";
+  }
+  if (s.size() >= 4 && s[1] == "agents") {
+    const std::string& node = s[2];
+    const std::string& what = s[3];
+    if (s.size() == 4 && what == "heartbeat") {
+      if (!post) MethodNotAllowed(r, "POST");
+      respond(JsonResponse(200, cluster_->Heartbeat(node, Body(r), wall, mono)));
+      return "/v1/agents/{node}/heartbeat";
+    }
+    if (s.size() == 4 && what == "telemetry") {
+      if (!post) MethodNotAllowed(r, "POST");
+      cluster_->Telemetry(node, Body(r), wall);
+      respond(JsonResponse(200, {{"accepted", true}}));
+      return "/v1/agents/{node}/telemetry";
+    }
+    if (s.size() == 4 && what == "events") {
+      if (!post) MethodNotAllowed(r, "POST");
+      cluster_->AgentEvents(node, Body(r), wall);
+      respond(JsonResponse(200, {{"accepted", true}}));
+      return "/v1/agents/{node}/events";
+    }
+    if (s.size() == 4 && what == "commands") {
+      if (!get) MethodNotAllowed(r, "GET");
+      const uint64_t after = QueryNumber(r, "after", 0, UINT64_MAX >> 1);
+      const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
+      cluster_->CommandsAfter(node, after);  // 404 for an unknown node before parking
+      ParkCommands(node, after, wait, respond);
+      return "/v1/agents/{node}/commands";
+    }
+    if (s.size() == 6 && what == "commands" && s[5] == "result") {
+      if (!post) MethodNotAllowed(r, "POST");
+      cluster_->CommandResult(node, PathNumber(s[4], "command id"), Body(r), wall);
+      respond(JsonResponse(200, {{"accepted", true}}));
+      return "/v1/agents/{node}/commands/{id}/result";
+    }
+    throw ApiError(404, "no such endpoint: " + r.path);
+  }
+
+  // --- operators ---
+  if (s.size() == 2 && s[1] == "cluster") {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond(JsonResponse(200, cluster_->Summary(mono)));
+    return "/v1/cluster";
+  }
+  if (s[1] == "nodes") {
+    if (s.size() == 2) {
+      if (!get) MethodNotAllowed(r, "GET");
+      respond(JsonResponse(200, {{"nodes", cluster_->Nodes(mono)}}));
+      return "/v1/nodes";
+    }
+    const std::string& node = s[2];
+    if (s.size() == 3) {
+      if (!get) MethodNotAllowed(r, "GET");
+      respond(JsonResponse(200, cluster_->Node(node, mono)));
+      return "/v1/nodes/{node}";
+    }
+    const std::string& action = s[3];
+    if (s.size() == 4 && (action == "drain" || action == "undrain" || action == "isolate" || action == "readmit")) {
+      if (!post) MethodNotAllowed(r, "POST");
+      const json body = Body(r);
+      StrictJson in(body);
+      const std::string reason = in.String("reason", "");
+      std::string as = "worker";
+      if (action == "readmit") {
+        as = in.String("as", "worker");
+        if (as != "worker" && as != "spare") in.Fail("as", "must be 'worker' or 'spare', got '" + as + "'");
+      }
+      in.Finish();
+      NodeInput input = action == "drain"     ? NodeInput::kDrain
+                        : action == "undrain" ? NodeInput::kUndrain
+                        : action == "isolate" ? NodeInput::kIsolate
+                        : as == "spare"       ? NodeInput::kReadmitAsSpare
+                                              : NodeInput::kReadmit;
+      const std::string why = "operator " + action + (reason.empty() ? "" : ": " + reason);
+      respond(JsonResponse(200, cluster_->NodeAction(node, input, why, wall)));
+      return "/v1/nodes/{node}/" + action;
+    }
+    if (s.size() == 4 && action == "commands") {
+      if (!post) MethodNotAllowed(r, "POST");
+      respond(JsonResponse(202, ToJson(cluster_->EnqueueCommand(node, Body(r), wall))));
+      return "/v1/nodes/{node}/commands";
+    }
+    if (s.size() == 5 && action == "commands") {
+      if (!get) MethodNotAllowed(r, "GET");
+      respond(JsonResponse(200, cluster_->GetCommand(node, PathNumber(s[4], "command id"))));
+      return "/v1/nodes/{node}/commands/{id}";
+    }
+    throw ApiError(404, "no such endpoint: " + r.path);
+  }
+  if (s[1] == "jobs") {
+    if (s.size() == 2) {
+      if (get) {
+        respond(JsonResponse(200, {{"jobs", cluster_->Jobs()}}));
+      } else if (post) {
+        respond(JsonResponse(201, cluster_->SubmitJob(ParseJobSpec(Body(r)), wall)));
+      } else {
+        MethodNotAllowed(r, "GET or POST");
+      }
+      return "/v1/jobs";
+    }
+    if (s.size() == 3) {
+      if (get) {
+        respond(JsonResponse(200, cluster_->Job(s[2])));
+      } else if (del) {
+        respond(JsonResponse(200, cluster_->CancelJob(s[2], wall)));
+      } else {
+        MethodNotAllowed(r, "GET or DELETE");
+      }
+      return "/v1/jobs/{id}";
+    }
+  }
+  if (s[1] == "incidents" && s.size() <= 3) {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond(JsonResponse(200, s.size() == 2 ? json{{"incidents", cluster_->Incidents()}} : cluster_->Incident(s[2])));
+    return s.size() == 2 ? "/v1/incidents" : "/v1/incidents/{id}";
+  }
+  if (s.size() == 2 && s[1] == "events") {
+    if (!get) MethodNotAllowed(r, "GET");
+    const uint64_t since = QueryNumber(r, "since", 0, UINT64_MAX >> 1);
+    const size_t limit = QueryNumber(r, "limit", 1000, 10000);
+    const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
+    ParkEvents(since, limit == 0 ? 1 : limit, wait, respond);
+    return "/v1/events";
+  }
+  throw ApiError(404, "no such endpoint: " + r.path);
+}
+
+// --- long-polls: answer at once when there is news, else park until news or the timeout ---
+
+void Api::ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond) {
+  auto answer = [this, node](uint64_t cursor) {
+    json commands = json::array();
+    for (const auto& c : cluster_->CommandsAfter(node, cursor)) commands.push_back(ToJson(c));
+    return JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}});
+  };
+  if (wait_ms == 0 || !cluster_->CommandsAfter(node, after).empty()) return respond(answer(after));
+  auto w = std::make_shared<Waiter>();
+  w->cursor = after;
+  w->respond = std::move(respond);
+  w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
+  command_waiters_[node].push_back(w);
+  w->timer->async_wait([this, w, node, answer](const boost::system::error_code&) {
+    if (w->done) return;
+    w->done = true;
+    command_waiters_[node].remove(w);
+    w->respond(answer(w->cursor));
+  });
+}
+
+void Api::WakeCommandWaiters(const std::string& node) {
+  auto it = command_waiters_.find(node);
+  if (it == command_waiters_.end()) return;
+  auto waiters = std::move(it->second);
+  command_waiters_.erase(it);
+  for (auto& w : waiters) {
+    if (w->done) continue;
+    w->done = true;
+    w->timer->cancel();
+    json commands = json::array();
+    for (const auto& c : cluster_->CommandsAfter(node, w->cursor)) commands.push_back(ToJson(c));
+    w->respond(JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}}));
+  }
+}
+
+void Api::ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond) {
+  auto answer = [this](uint64_t cursor, size_t n) {
+    return JsonResponse(200, {{"events", cluster_->Events(cursor, n)}, {"last_event_id", cluster_->last_event_id()}});
+  };
+  if (wait_ms == 0 || cluster_->last_event_id() > since) return respond(answer(since, limit));
+  auto w = std::make_shared<Waiter>();
+  w->cursor = since;
+  w->limit = limit;
+  w->respond = std::move(respond);
+  w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
+  event_waiters_.push_back(w);
+  w->timer->async_wait([this, w, answer](const boost::system::error_code&) {
+    if (w->done) return;
+    w->done = true;
+    event_waiters_.remove(w);
+    w->respond(answer(w->cursor, w->limit));
+  });
+}
+
+void Api::WakeEventWaiters() {
+  auto waiters = std::move(event_waiters_);
+  event_waiters_.clear();
+  for (auto& w : waiters) {
+    if (w->done) continue;
+    w->done = true;
+    w->timer->cancel();
+    w->respond(JsonResponse(200, {{"events", cluster_->Events(w->cursor, w->limit)},
+                                  {"last_event_id", cluster_->last_event_id()}}));
+  }
+}
+
+}  // namespace bulwark::controller

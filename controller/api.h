@@ -1,0 +1,67 @@
+// The REST API under /v1, plus /metrics, /healthz and /readyz: routing, authentication,
+// JSON in and out, and the long-polls (agents waiting for commands, operators following
+// events). It turns HTTP into calls on Cluster and Cluster's answers and errors into HTTP.
+//
+// Who may call what:
+//   /healthz, /readyz                   anyone (probes)
+//   /v1/agents/...                      the agent join token
+//   other GETs, /metrics                the operator token, or anyone when open_reads
+//   POST/DELETE outside /v1/agents      the operator token
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/http_server.h"
+#include "controller/cluster.h"
+#include "controller/metrics.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace bulwark::controller {
+
+struct ApiOptions {
+  std::string agent_token;
+  std::string operator_token;
+  bool open_reads = false;
+  int64_t long_poll_max_ms = 30000;
+};
+
+class Api {
+ public:
+  Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, ControllerMetrics* metrics,
+      std::function<size_t()> open_connections);
+  ~Api();
+
+  void Handle(http::Request request, http::Respond respond);
+  void set_ready(bool ready) { ready_ = ready; }
+
+ private:
+  struct Waiter;
+  enum class Access { kOpen, kAgent, kRead, kOperator };
+
+  // Returns the route template for metrics; answers through `respond` (maybe later).
+  std::string Route(http::Request& request, const http::Respond& respond);
+  bool Authorized(Access access, const std::string& token) const;
+  void ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond);
+  void ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond);
+  void WakeCommandWaiters(const std::string& node);
+  void WakeEventWaiters();
+
+  Cluster* cluster_;
+  boost::asio::io_context* io_;
+  ApiOptions options_;
+  ControllerMetrics* metrics_;
+  std::function<size_t()> open_connections_;
+  bool ready_ = false;
+  std::map<std::string, std::list<std::shared_ptr<Waiter>>> command_waiters_;
+  std::list<std::shared_ptr<Waiter>> event_waiters_;
+};
+
+}  // namespace bulwark::controller

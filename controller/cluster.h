@@ -1,0 +1,145 @@
+// The controller's model of the cluster: nodes with their health, jobs, commands queued for
+// agents, and the event log. Durable parts live in the StateStore; heartbeats, telemetry
+// and commands live in memory (after a restart every node gets a fresh grace period to
+// check in, and agents re-register).
+//
+// Not thread-safe: the controller calls it from its one I/O thread. Operations that the
+// caller got wrong throw ApiError with the HTTP status and a message naming the problem.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "controller/job.h"
+#include "controller/node.h"
+#include "controller/node_health.h"
+#include "controller/state_store.h"
+
+namespace bulwark::controller {
+
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+struct ClusterOptions {
+  int64_t heartbeat_interval_ms = 1000;
+  int missed_beats = 3;  // this many intervals without a heartbeat: the node is lost
+  // After a controller (re)start no node is declared lost for this long: agents that
+  // backed off while it was away need time to come back.
+  int64_t restart_grace_ms = 15000;
+  size_t commands_kept_per_node = 64;
+};
+
+struct Command {
+  uint64_t id = 0;
+  std::string node;
+  std::string kind;  // self_check, start_ranks, stop_ranks, report_status
+  nlohmann::json args = nlohmann::json::object();
+  std::string state = "queued";  // queued, delivered, succeeded, failed
+  nlohmann::json result;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+nlohmann::json ToJson(const Command& c);
+
+// Counters for /metrics.
+struct ClusterCounters {
+  uint64_t registrations = 0;
+  uint64_t heartbeats = 0;
+  uint64_t telemetry_batches = 0;
+  uint64_t telemetry_rank_records = 0;
+  uint64_t agent_events = 0;
+  uint64_t commands = 0;
+};
+
+class Cluster {
+ public:
+  Cluster(StateStore* store, ClusterOptions options, std::string instance_id);
+
+  // Loads nodes and jobs from the store; every node starts its heartbeat clock at now.
+  void Load(int64_t now_mono_ms);
+
+  // --- agents -------------------------------------------------------------------------
+  nlohmann::json Register(const NodeInfo& info, int64_t now_wall_ms, int64_t now_mono_ms);
+  nlohmann::json Heartbeat(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms,
+                           int64_t now_mono_ms);
+  void Telemetry(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
+  void AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
+  std::vector<Command> CommandsAfter(const std::string& node, uint64_t after) const;
+  void CommandResult(const std::string& node, uint64_t id, const nlohmann::json& body, int64_t now_wall_ms);
+
+  // --- operators ----------------------------------------------------------------------
+  nlohmann::json NodeAction(const std::string& node, NodeInput input, const std::string& reason,
+                            int64_t now_wall_ms);
+  Command EnqueueCommand(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
+  nlohmann::json GetCommand(const std::string& node, uint64_t id) const;
+  nlohmann::json SubmitJob(const JobSpec& spec, int64_t now_wall_ms);
+  nlohmann::json CancelJob(const std::string& id, int64_t now_wall_ms);
+
+  nlohmann::json Summary(int64_t now_mono_ms) const;
+  nlohmann::json Nodes(int64_t now_mono_ms) const;
+  nlohmann::json Node(const std::string& name, int64_t now_mono_ms) const;
+  nlohmann::json Jobs() const;
+  nlohmann::json Job(const std::string& id) const;
+  nlohmann::json Incidents() const;
+  nlohmann::json Incident(const std::string& id) const;
+  nlohmann::json Events(uint64_t after, size_t limit) const;
+  uint64_t last_event_id() const { return store_->last_event_id(); }
+
+  // --- time ---------------------------------------------------------------------------
+  // Marks nodes lost whose heartbeats stopped. Call it a few times per interval.
+  void CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms);
+
+  // Called after events were appended, and after a command was queued for a node.
+  void set_on_events(std::function<void()> f) { on_events_ = std::move(f); }
+  void set_on_command(std::function<void(const std::string&)> f) { on_command_ = std::move(f); }
+
+  const std::string& instance_id() const { return instance_id_; }
+  const ClusterCounters& counters() const { return counters_; }
+  std::map<std::string, size_t> CountByHealth() const;
+  std::map<std::string, size_t> CountJobsByState() const;
+  size_t online_nodes(int64_t now_mono_ms) const;
+
+ private:
+  struct LiveNode {
+    NodeRecord record;
+    int64_t last_seen_mono_ms = 0;
+    nlohmann::json last_heartbeat = nlohmann::json::object();
+    nlohmann::json last_telemetry;  // the newest batch (diagnosis reads it from issue 6 on)
+    std::deque<Command> commands;
+  };
+
+  LiveNode& Find(const std::string& node);
+  const LiveNode& Find(const std::string& node) const;
+  void Commit(const std::vector<RecordChange>& changes, const std::vector<nlohmann::json>& events, bool sync);
+  // Applies an input; records the change and its event; returns whether it changed.
+  bool Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms);
+  nlohmann::json NodeJson(const LiveNode& node, int64_t now_mono_ms) const;
+  int64_t lost_after_ms() const { return options_.heartbeat_interval_ms * options_.missed_beats; }
+
+  StateStore* store_;
+  ClusterOptions options_;
+  std::string instance_id_;
+  std::map<std::string, LiveNode> nodes_;
+  std::map<std::string, JobRecord> jobs_;
+  int64_t grace_until_mono_ms_ = 0;
+  uint64_t next_command_id_ = 1;
+  uint64_t next_job_number_ = 1;
+  ClusterCounters counters_;
+  std::function<void()> on_events_;
+  std::function<void(const std::string&)> on_command_;
+};
+
+}  // namespace bulwark::controller

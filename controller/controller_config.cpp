@@ -1,0 +1,65 @@
+#include "controller/controller_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/strict_yaml.h"
+
+namespace bulwark::controller {
+
+Status ParseHostPort(const std::string& text, std::string* host, uint16_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return Status::Error("'" + text + "' is not host:port");
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port_text) > 65535) {
+    return Status::Error("'" + text + "' has no valid port (0-65535)");
+  }
+  *host = text.substr(0, colon);
+  *port = static_cast<uint16_t>(std::stoi(port_text));
+  return Status::Ok();
+}
+
+Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, const std::string& source) {
+  ControllerConfig c;
+  try {
+    StrictMap root(ParseYaml(yaml_text, source), source);
+    const std::string listen = root.String("listen", "127.0.0.1:7070");
+    Status s = ParseHostPort(listen, &c.listen_host, &c.listen_port);
+    if (!s.ok()) root.Fail("listen", s.message());
+    c.data_dir = root.String("data_dir", c.data_dir);
+    c.address_file = root.String("address_file", "");
+    auto heartbeat = root.Map("heartbeat");
+    c.heartbeat_interval_ms = heartbeat.Int("interval_ms", 1000, 50, 600000);
+    c.missed_beats = static_cast<int>(heartbeat.Int("missed_beats", 3, 1, 1000));
+    c.restart_grace_ms = heartbeat.Int("restart_grace_ms", 15000, 0, 3600000);
+    heartbeat.Finish();
+    auto auth = root.Map("auth");
+    if (!auth.Has("agent_token_file")) auth.Fail("agent_token_file", "is required");
+    if (!auth.Has("operator_token_file")) auth.Fail("operator_token_file", "is required");
+    c.agent_token_file = auth.String("agent_token_file", "");
+    c.operator_token_file = auth.String("operator_token_file", "");
+    c.open_reads = auth.Bool("open_reads", false);
+    auth.Finish();
+    auto http = root.Map("http");
+    c.max_body_bytes = http.Int("max_body_bytes", 1 << 20, 1024, 1 << 30);
+    c.max_connections = http.Int("max_connections", 60000, 1, 1000000);
+    c.idle_timeout_ms = http.Int("idle_timeout_ms", 75000, 100, 3600000);
+    c.long_poll_max_ms = http.Int("long_poll_max_ms", 30000, 100, 600000);
+    http.Finish();
+    root.Finish();
+  } catch (const ConfigError& e) {
+    return Status::Error(e.what());
+  }
+  return c;
+}
+
+Result<ControllerConfig> LoadControllerConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::Error("cannot read config " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseControllerConfig(ss.str(), path);
+}
+
+}  // namespace bulwark::controller

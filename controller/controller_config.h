@@ -1,0 +1,34 @@
+// bulwark-controller's YAML config. Every key, its default and meaning: controller/README.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace bulwark::controller {
+
+struct ControllerConfig {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 7070;
+  std::string data_dir = "/var/lib/bulwark/controller";
+  std::string address_file;  // if set, "host:port" is written here once listening
+  int64_t heartbeat_interval_ms = 1000;
+  int missed_beats = 3;
+  int64_t restart_grace_ms = 15000;
+  std::string agent_token_file;
+  std::string operator_token_file;
+  bool open_reads = false;  // GET endpoints and /metrics without a token
+  int64_t max_body_bytes = 1 << 20;
+  int64_t max_connections = 60000;
+  int64_t idle_timeout_ms = 75000;
+  int64_t long_poll_max_ms = 30000;
+};
+
+Result<ControllerConfig> LoadControllerConfig(const std::string& path);
+Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, const std::string& source);
+
+// "127.0.0.1:7070" -> host, port. Port 0 lets the kernel choose.
+Status ParseHostPort(const std::string& text, std::string* host, uint16_t* port);
+
+}  // namespace bulwark::controller

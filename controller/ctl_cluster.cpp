@@ -1,0 +1,319 @@
+#include "controller/ctl_cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/http_client.h"
+#include "common/token.h"
+#include "controller/ctl_table.h"
+
+namespace bulwark::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// A pid is ours only if it is alive and still runs our program with our config (pids get
+// reused after a reboot or a long time).
+bool Running(int pid, const std::string& config) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  for (char& c : cmdline) {
+    if (c == '\0') c = ' ';
+  }
+  if (cmdline.find(config) == std::string::npos) return false;
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || stat.substr(paren + 2, 1) != "Z";  // not a zombie
+}
+
+// Starts a daemon in its own session, with output appended to `log`.
+int Spawn(const std::string& binary, const std::string& config, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool WaitFor(const std::function<bool()>& ready, int timeout_ms) {
+  const int64_t until = MonotonicMs() + timeout_ms;
+  while (MonotonicMs() < until) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ready();
+}
+
+std::string NodeName(bool spare, int index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%s-%02d", spare ? "spare" : "node", index);
+  return name;
+}
+
+std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterUpOptions& o) {
+  return "# Written by bulwarkctl cluster up.\n"
+         "listen: 127.0.0.1:" + std::to_string(port) + "\n"
+         "data_dir: " + dir + "/db\n"
+         "address_file: " + dir + "/controller.addr\n"
+         "heartbeat:\n  interval_ms: " + std::to_string(o.heartbeat_ms) + "\n  missed_beats: " +
+         std::to_string(o.missed_beats) + "\n  restart_grace_ms: " + std::to_string(o.restart_grace_ms) + "\n"
+         "auth:\n  agent_token_file: " + dir + "/tokens/agent.token\n  operator_token_file: " + dir +
+         "/tokens/operator.token\n";
+}
+
+std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,
+                      int index, const ClusterUpOptions& o) {
+  const int rack = index / o.nodes_per_rack + 1;
+  const int leaf = (rack + 1) / 2;
+  const std::string node_dir = dir + "/nodes/" + name;
+  return "# Written by bulwarkctl cluster up: one logical node of a local cluster.\n"
+         "controller: " + url + "\n"
+         "token_file: " + dir + "/tokens/agent.token\n"
+         "listen: 127.0.0.1:0\n"
+         "address_file: " + node_dir + "/agent.addr\n"
+         "work_dir: " + node_dir + "/work\n"
+         "shm_prefix: /bulwark-" + std::to_string(::getpid()) + "-" + name + "\n"
+         "role: " + (spare ? "spare" : "worker") + "\n"
+         "heartbeat_interval_ms: " + std::to_string(o.heartbeat_ms) + "\n"
+         "node:\n"
+         "  name: " + name + "\n"
+         "  failure_domain: {rack: rack-" + std::to_string(rack) + ", leaf: leaf-" + std::to_string(leaf) + "}\n"
+         "  gpus: 0\n"
+         "  nics:\n"
+         "    - {name: eth0, type: ethernet, speed_gbps: 100, rail: 0, address: 127.0.0.1}\n";
+}
+
+// Restarts whatever member of the cluster is not running. Returns how many it started.
+int StartMissing(json& state, const std::string& bin_dir) {
+  int started = 0;
+  const std::string dir = state["dir"];
+  auto& controller = state["controller"];
+  if (!Running(controller["pid"], controller["config"])) {
+    fs::remove(dir + "/controller.addr");
+    controller["pid"] = Spawn(bin_dir + "/bulwark-controller", controller["config"], dir + "/logs/controller.log");
+    ++started;
+    if (!WaitFor([&] { return fs::exists(dir + "/controller.addr"); }, 15000)) {
+      std::fprintf(stderr, "bulwarkctl: the controller did not start; see %s/logs/controller.log\n", dir.c_str());
+      return -1;
+    }
+  }
+  for (auto& agent : state["agents"]) {
+    if (Running(agent["pid"], agent["config"])) continue;
+    const std::string name = agent["name"];
+    agent["pid"] = Spawn(bin_dir + "/bulwark-agent", agent["config"], dir + "/logs/" + name + ".log");
+    ++started;
+  }
+  return started;
+}
+
+json GetJson(http::Client& client, const std::string& path) {
+  auto r = client.Send("GET", path);
+  if (!r.ok() || r->status != 200) return json();
+  json j = json::parse(r->body, nullptr, false);
+  return j.is_discarded() ? json() : j;
+}
+
+void PrintNodes(const json& nodes) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : nodes) {
+    rows.push_back({n["name"], n["role"], n["health"], n["drained"].get<bool>() ? "yes" : "no",
+                    n["failure_domain"]["rack"], n["agent_url"]});
+  }
+  std::printf("%s", RenderTable({"NODE", "ROLE", "HEALTH", "DRAINED", "RACK", "AGENT"}, rows).c_str());
+}
+
+}  // namespace
+
+bool ReadClusterEndpoint(const std::string& dir, std::string* url, std::string* operator_token_file) {
+  json state = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  if (state.is_discarded() || !state.contains("controller")) return false;
+  *url = state["controller"]["url"];
+  *operator_token_file = state["operator_token_file"];
+  return true;
+}
+
+int ClusterUp(const ClusterUpOptions& o) {
+  std::error_code ec;
+  fs::create_directories(o.dir, ec);
+  const std::string dir = fs::absolute(o.dir).lexically_normal().string();
+  json state = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  const bool existing = !state.is_discarded() && state.contains("controller");
+  if (!existing) {
+    for (const char* sub : {"tokens", "logs", "nodes", "db"}) fs::create_directories(dir + "/" + sub, ec);
+    for (const char* token : {"agent", "operator"}) {
+      Status s = WriteNewTokenFile(dir + "/tokens/" + token + ".token");
+      if (!s.ok()) {
+        std::fprintf(stderr, "bulwarkctl: %s\n", s.message().c_str());
+        return 1;
+      }
+    }
+    const uint16_t port = FreePort();
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    WriteFile(dir + "/controller.yaml", ControllerYaml(dir, port, o));
+    state = {{"dir", dir},
+             {"controller", {{"pid", 0}, {"url", url}, {"config", dir + "/controller.yaml"}}},
+             {"operator_token_file", dir + "/tokens/operator.token"},
+             {"agents", json::array()}};
+    for (int i = 0; i < o.nodes + o.spares; ++i) {
+      const bool spare = i >= o.nodes;
+      const std::string name = NodeName(spare, spare ? i - o.nodes + 1 : i + 1);
+      fs::create_directories(dir + "/nodes/" + name + "/work", ec);
+      const std::string config = dir + "/nodes/" + name + "/agent.yaml";
+      WriteFile(config, AgentYaml(dir, url, name, spare, i, o));
+      state["agents"].push_back({{"name", name}, {"pid", 0}, {"config", config}, {"role", spare ? "spare" : "worker"}});
+    }
+  }
+  const int started = StartMissing(state, o.bin_dir);
+  WriteFile(dir + "/cluster.json", state.dump(2) + "\n");
+  if (started < 0) return 1;
+
+  // Wait until every agent has registered and is healthy.
+  std::string token_file = state["operator_token_file"];
+  auto token = ReadTokenFile(token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "bulwarkctl: %s\n", token.status().message().c_str());
+    return 1;
+  }
+  http::Client client(state["controller"]["url"], token.value(), 2000);
+  const size_t want = state["agents"].size();
+  json nodes;
+  const bool ready = WaitFor(
+      [&] {
+        nodes = GetJson(client, "/v1/nodes");
+        if (!nodes.contains("nodes")) return false;
+        size_t healthy = 0;
+        for (const auto& n : nodes["nodes"]) healthy += n["health"] == "healthy" && n["online"].get<bool>();
+        return healthy >= want;
+      },
+      20000);
+  std::printf("%s local cluster in %s: controller %s, %zu agents (%d process%s started)\n",
+              existing ? "Resumed" : "Started", dir.c_str(), state["controller"]["url"].get<std::string>().c_str(),
+              want, started, started == 1 ? "" : "es");
+  if (nodes.contains("nodes")) PrintNodes(nodes["nodes"]);
+  if (!ready) {
+    std::fprintf(stderr, "bulwarkctl: not every node registered healthy within 20 s; see %s/logs/\n", dir.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int ClusterStatus(const std::string& dir_in) {
+  const std::string dir = fs::absolute(dir_in).lexically_normal().string();
+  json state = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  if (state.is_discarded()) {
+    std::fprintf(stderr, "bulwarkctl: no local cluster in %s (start one with: bulwarkctl cluster up --dir %s)\n",
+                 dir.c_str(), dir.c_str());
+    return 4;
+  }
+  std::vector<std::vector<std::string>> rows;
+  auto& c = state["controller"];
+  const bool controller_up = Running(c["pid"], c["config"]);
+  rows.push_back({"controller", std::to_string(c["pid"].get<int>()), controller_up ? "running" : "down", c["url"]});
+  int down = controller_up ? 0 : 1;
+  for (const auto& a : state["agents"]) {
+    const bool up = Running(a["pid"], a["config"]);
+    down += up ? 0 : 1;
+    rows.push_back({a["name"], std::to_string(a["pid"].get<int>()), up ? "running" : "down",
+                    ReadFile(dir + "/nodes/" + a["name"].get<std::string>() + "/agent.addr").substr(0, 21)});
+  }
+  for (auto& r : rows) {
+    while (!r[3].empty() && (r[3].back() == '\n')) r[3].pop_back();
+  }
+  std::printf("%s", RenderTable({"PROCESS", "PID", "STATE", "ADDRESS"}, rows).c_str());
+  std::printf("%d of %zu processes down\n", down, rows.size());
+  return down == 0 ? 0 : 1;
+}
+
+int ClusterDown(const std::string& dir_in) {
+  const std::string dir = fs::absolute(dir_in).lexically_normal().string();
+  json state = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  if (state.is_discarded()) {
+    std::printf("no local cluster in %s: nothing to stop\n", dir.c_str());
+    return 0;
+  }
+  std::vector<std::pair<int, std::string>> members;
+  for (const auto& a : state["agents"]) members.emplace_back(a["pid"], a["config"]);
+  members.emplace_back(state["controller"]["pid"], state["controller"]["config"]);
+  int stopped = 0;
+  for (const auto& [pid, config] : members) {
+    if (Running(pid, config)) {
+      ::kill(pid, SIGTERM);
+      ++stopped;
+    }
+  }
+  const bool all_gone = WaitFor(
+      [&] {
+        for (const auto& [pid, config] : members) {
+          if (Running(pid, config)) return false;
+        }
+        return true;
+      },
+      8000);
+  if (!all_gone) {
+    for (const auto& [pid, config] : members) {
+      if (Running(pid, config)) ::kill(pid, SIGKILL);
+    }
+  }
+  fs::rename(dir + "/cluster.json", dir + "/cluster.down.json");
+  std::printf("Stopped %d processes of the local cluster in %s%s; state and logs kept there\n", stopped, dir.c_str(),
+              all_gone ? "" : " (some needed SIGKILL)");
+  return 0;
+}
+
+}  // namespace bulwark::ctl

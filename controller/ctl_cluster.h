@@ -1,0 +1,36 @@
+// `bulwarkctl cluster up|status|down`: a controller and N+S agents on this machine as
+// separate processes, each agent a logical node with its own name, port, shared-memory
+// namespace, work directory and failure domain. Everything lives under one directory:
+//   cluster.json            who runs where (pids, URL, token files)
+//   controller.yaml, db/    the controller's config and RocksDB state
+//   tokens/                 agent and operator tokens (mode 0600)
+//   nodes/<name>/           each agent's config and work directory
+//   logs/                   every process's output
+// `up` on a directory whose cluster is partly down restarts what is missing, with the same
+// configs and state (the controller keeps its port so agents find it again).
+#pragma once
+
+#include <string>
+
+namespace bulwark::ctl {
+
+struct ClusterUpOptions {
+  std::string dir;
+  int nodes = 4;
+  int spares = 1;
+  int nodes_per_rack = 2;
+  int heartbeat_ms = 1000;
+  int missed_beats = 3;
+  int restart_grace_ms = 15000;
+  std::string bin_dir;  // where bulwark-controller and bulwark-agent are
+};
+
+// Each returns a process exit code and prints what it did.
+int ClusterUp(const ClusterUpOptions& options);
+int ClusterStatus(const std::string& dir);
+int ClusterDown(const std::string& dir);
+
+// For other commands: the controller URL and operator token file of a local cluster.
+bool ReadClusterEndpoint(const std::string& dir, std::string* url, std::string* operator_token_file);
+
+}  // namespace bulwark::ctl

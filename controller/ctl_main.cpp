@@ -1,0 +1,415 @@
+// bulwarkctl: the operator's CLI over the controller's REST API, and the local cluster.
+// Exit codes scripts can rely on:
+//   0 done   1 refused by the controller (conflict, bad request, server error) or failed
+//   2 usage  3 controller unreachable   4 not found   5 unauthorized
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/http_client.h"
+#include "common/strict_json.h"
+#include "common/token.h"
+#include "common/yaml_json.h"
+#include "controller/ctl_cluster.h"
+#include "controller/ctl_table.h"
+#include "controller/job.h"
+
+namespace bulwark::ctl {
+namespace {
+
+using nlohmann::json;
+
+enum Exit { kOk = 0, kRefused = 1, kUsage = 2, kUnreachable = 3, kNotFound = 4, kUnauthorized = 5 };
+
+const char* kUsageText = R"(usage: bulwarkctl [--controller URL] [--token-file FILE] [--dir DIR] [--json] COMMAND
+
+Cluster:
+  status                          cluster summary
+  nodes                           every node: role, health, heartbeat, failure domain
+  node NAME                       one node in detail, with its recent commands
+  drain|undrain NAME [--reason T] stop/allow placing new work on a node
+  isolate NAME [--reason T]       fence a node off
+  readmit NAME [--as spare] [--reason T]
+  command NAME KIND [--args JSON] [--wait]
+                                  run self_check, report_status, start_ranks or stop_ranks on a node's agent
+  jobs | job ID | job submit FILE.yaml | job cancel ID
+  incidents | incident ID
+  events [--since ID] [--limit N] [--follow]
+
+Local cluster (a controller and agents as processes on this machine):
+  cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS]
+             [--restart-grace-ms MS] [--dir DIR]
+  cluster status [--dir DIR]
+  cluster down [--dir DIR]
+
+The controller comes from --controller, $BULWARK_CONTROLLER, or the local cluster in
+--dir / $BULWARK_CLUSTER_DIR (default ./bulwark-cluster). The operator token comes from
+--token-file or $BULWARK_TOKEN_FILE (or the local cluster); never from the command line.
+Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 unreachable, 4 not found, 5 unauthorized.
+)";
+
+struct Options {
+  std::string controller;
+  std::string token_file;
+  std::string dir;
+  bool json_output = false;
+  std::vector<std::string> args;              // positional
+  std::map<std::string, std::string> flags;   // --name value
+  std::map<std::string, bool> switches;       // --name
+};
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "bulwarkctl: %s\n\n%s", problem.c_str(), kUsageText);
+  return kUsage;
+}
+
+class Api {
+ public:
+  Api(const std::string& url, const std::string& token) : client_(url, token, 10000) {}
+
+  // Sends a request; on success fills *out and returns kOk, else prints why and returns the exit code.
+  int Call(const std::string& method, const std::string& path, const json& body, json* out, long timeout_ms = -1) {
+    auto r = client_.Send(method, path, body.is_null() ? "" : body.dump(), timeout_ms);
+    if (!r.ok()) {
+      std::fprintf(stderr, "bulwarkctl: cannot reach the controller: %s\n", r.status().message().c_str());
+      return kUnreachable;
+    }
+    json parsed = json::parse(r->body, nullptr, false);
+    if (r->status >= 200 && r->status < 300) {
+      *out = parsed.is_discarded() ? json() : parsed;
+      return kOk;
+    }
+    const std::string message = !parsed.is_discarded() && parsed.contains("error") ? parsed["error"].get<std::string>() : r->body;
+    std::fprintf(stderr, "bulwarkctl: %s (HTTP %ld)\n", message.c_str(), r->status);
+    if (r->status == 401) return kUnauthorized;
+    if (r->status == 404) return kNotFound;
+    return kRefused;
+  }
+
+ private:
+  http::Client client_;
+};
+
+std::string Str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::string Nics(const json& node) {
+  std::string out;
+  for (const auto& n : node["nics"]) {
+    char speed[32];
+    std::snprintf(speed, sizeof(speed), "%g", n["speed_gbps"].get<double>());
+    out += (out.empty() ? "" : ",") + n["name"].get<std::string>() + ":" + n["type"].get<std::string>() + "/" + speed + "G";
+  }
+  return out.empty() ? "-" : out;
+}
+
+void PrintNodes(const json& nodes) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : nodes) {
+    rows.push_back({n["name"], n["role"], n["health"], n["drained"].get<bool>() ? "yes" : "no",
+                    n["online"].get<bool>() ? Ago(n["heartbeat_age_ms"].get<long long>()) : "offline",
+                    Str(n["failure_domain"], "rack") + "/" + Str(n["failure_domain"], "leaf"), Nics(n),
+                    std::to_string(n["gpus"].get<int>()), Str(n, "reason")});
+  }
+  std::printf("%s", RenderTable({"NODE", "ROLE", "HEALTH", "DRAINED", "HEARTBEAT", "RACK/LEAF", "NICS", "GPUS", "REASON"}, rows).c_str());
+}
+
+void PrintEvent(const json& e) {
+  std::string what;
+  for (auto it = e.begin(); it != e.end(); ++it) {
+    if (it.key() == "id" || it.key() == "time_ms" || it.key() == "kind") continue;
+    what += (what.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+  }
+  std::printf("%6llu  %s  %-20s %s\n", e["id"].get<unsigned long long>(), IsoTime(e["time_ms"].get<int64_t>()).c_str(),
+              e["kind"].get<std::string>().c_str(), what.c_str());
+}
+
+int Status(Api& api, const Options& o) {
+  json s;
+  if (int rc = api.Call("GET", "/v1/cluster", nullptr, &s)) return rc;
+  if (o.json_output) return std::printf("%s\n", s.dump(2).c_str()), kOk;
+  const auto& n = s["nodes"];
+  std::printf("Controller %s: %s nodes (%s online)\n", Str(s, "controller_instance").c_str(), Str(n, "total").c_str(),
+              Str(n, "online").c_str());
+  std::printf("%s", RenderTable({"HEALTHY", "SUSPECT", "ISOLATED", "LOST", "DRAINED", "SPARES (READY)", "JOBS", "INCIDENTS", "LAST EVENT"},
+                                {{Str(n, "healthy"), Str(n, "suspect"), Str(n, "isolated"), Str(n, "lost"), Str(n, "drained"),
+                                  Str(n, "spares") + " (" + Str(n, "spares_available") + ")", Str(s["jobs"], "total"),
+                                  Str(s["incidents"], "total"), Str(s, "last_event_id")}})
+                        .c_str());
+  return kOk;
+}
+
+int Events(Api& api, const Options& o) {
+  uint64_t since = o.flags.count("since") ? std::stoull(o.flags.at("since")) : 0;
+  const std::string limit = o.flags.count("limit") ? o.flags.at("limit") : "1000";
+  const bool follow = o.switches.count("follow");
+  do {
+    json page;
+    const std::string wait = follow ? "&wait_ms=25000" : "";
+    if (int rc = api.Call("GET", "/v1/events?since=" + std::to_string(since) + "&limit=" + limit + wait, nullptr, &page, 35000)) {
+      if (rc != kUnreachable || !follow) return rc;
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // the controller restarts: keep following
+      continue;
+    }
+    for (const auto& e : page["events"]) {
+      if (o.json_output) {
+        std::printf("%s\n", e.dump().c_str());
+      } else {
+        PrintEvent(e);
+      }
+      since = e["id"].get<uint64_t>();
+    }
+    std::fflush(stdout);
+  } while (follow);
+  return kOk;
+}
+
+int JobSubmit(Api& api, const Options& o, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Usage("cannot read job file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::map<std::string, int> lines;
+  json body;
+  try {
+    body = YamlToJson(YAML::Load(ss.str()), &lines);
+    controller::ParseJobSpec(body);  // the same strict check the controller does, with lines
+  } catch (const YAML::Exception& e) {
+    std::fprintf(stderr, "bulwarkctl: %s:%d: YAML syntax error: %s\n", path.c_str(), e.mark.line + 1, e.msg.c_str());
+    return kUsage;
+  } catch (const JsonError& e) {
+    const int line = lines.count(e.path()) ? lines[e.path()] : 0;
+    std::fprintf(stderr, "bulwarkctl: %s:%d: %s\n", path.c_str(), line, e.what());
+    return kUsage;
+  }
+  json job;
+  if (int rc = api.Call("POST", "/v1/jobs", body, &job)) return rc;
+  if (o.json_output) return std::printf("%s\n", job.dump(2).c_str()), kOk;
+  std::printf("submitted %s (%s): %s\n", Str(job, "id").c_str(), Str(job["spec"], "name").c_str(), Str(job, "state").c_str());
+  return kOk;
+}
+
+int Jobs(Api& api, const Options& o) {
+  json page;
+  if (int rc = api.Call("GET", "/v1/jobs", nullptr, &page)) return rc;
+  if (o.json_output) return std::printf("%s\n", page.dump(2).c_str()), kOk;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& j : page["jobs"]) {
+    rows.push_back({j["id"], j["spec"]["name"], j["state"], Str(j["spec"], "nodes") + "x" + Str(j["spec"], "ranks_per_node"),
+                    Str(j["spec"], "nic_class"), Str(j, "reason")});
+  }
+  std::printf("%s", RenderTable({"ID", "NAME", "STATE", "NODESxRANKS", "NIC", "REASON"}, rows).c_str());
+  return kOk;
+}
+
+int Incidents(Api& api, const Options& o) {
+  json page;
+  if (int rc = api.Call("GET", "/v1/incidents", nullptr, &page)) return rc;
+  if (o.json_output) return std::printf("%s\n", page.dump(2).c_str()), kOk;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& i : page["incidents"]) rows.push_back({Str(i, "id"), Str(i, "state"), Str(i, "verdict"), Str(i, "summary")});
+  std::printf("%s", RenderTable({"ID", "STATE", "VERDICT", "SUMMARY"}, rows).c_str());
+  if (rows.empty()) std::printf("(no incidents)\n");
+  return kOk;
+}
+
+int RunCommand(Api& api, const Options& o, const std::string& node, const std::string& kind) {
+  json body = {{"kind", kind}};
+  if (o.flags.count("args")) {
+    json args = json::parse(o.flags.at("args"), nullptr, false);
+    if (args.is_discarded()) return Usage("--args must be JSON, got '" + o.flags.at("args") + "'");
+    body["args"] = args;
+  }
+  json command;
+  if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(node) + "/commands", body, &command)) return rc;
+  const uint64_t id = command["id"];
+  if (o.switches.count("wait")) {
+    const int64_t until = MonotonicMs() + 60000;
+    while (MonotonicMs() < until && (command["state"] == "queued" || command["state"] == "delivered")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (int rc = api.Call("GET", "/v1/nodes/" + http::UrlEncode(node) + "/commands/" + std::to_string(id), nullptr, &command)) return rc;
+    }
+  }
+  if (o.json_output) {
+    std::printf("%s\n", command.dump(2).c_str());
+  } else {
+    std::printf("command %llu (%s on %s): %s%s\n", static_cast<unsigned long long>(id), kind.c_str(), node.c_str(),
+                Str(command, "state").c_str(), command["result"].is_null() ? "" : (" " + command["result"].dump()).c_str());
+  }
+  return command["state"] == "failed" ? kRefused : kOk;
+}
+
+int NodeDetail(Api& api, const Options& o, const std::string& name) {
+  json n;
+  if (int rc = api.Call("GET", "/v1/nodes/" + http::UrlEncode(name), nullptr, &n)) return rc;
+  if (o.json_output) return std::printf("%s\n", n.dump(2).c_str()), kOk;
+  std::vector<std::vector<std::string>> rows = {
+      {"name", Str(n, "name")},           {"role", Str(n, "role")},
+      {"health", Str(n, "health")},       {"reason", Str(n, "reason")},
+      {"since", IsoTime(n["since_ms"].get<int64_t>())},
+      {"drained", Str(n, "drained")},     {"heartbeat", n["online"].get<bool>() ? Ago(n["heartbeat_age_ms"]) : "offline"},
+      {"hostname", Str(n, "hostname")},   {"failure domain", Str(n["failure_domain"], "rack") + "/" + Str(n["failure_domain"], "leaf")},
+      {"nics", Nics(n)},                  {"gpus / cpus", Str(n, "gpus") + " / " + Str(n, "cpus")},
+      {"memory", std::to_string(n["memory_bytes"].get<int64_t>() >> 30) + " GiB"},
+      {"agent", Str(n, "agent_url")},     {"shm prefix", Str(n, "shm_prefix")},
+      {"registrations", Str(n, "registrations")}, {"agent status", n["agent_status"].dump()}};
+  std::printf("%s", RenderTable({"FIELD", "VALUE"}, rows).c_str());
+  if (!n["commands"].empty()) {
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& c : n["commands"]) cmds.push_back({Str(c, "id"), Str(c, "kind"), Str(c, "state"), c["result"].dump().substr(0, 80)});
+    std::printf("\n%s", RenderTable({"COMMAND", "KIND", "STATE", "RESULT"}, cmds).c_str());
+  }
+  return kOk;
+}
+
+int Dispatch(Options& o) {
+  const auto& a = o.args;
+  if (a.empty()) return Usage("no command given");
+  if (a[0] == "cluster") {
+    if (a.size() != 2) return Usage("cluster needs one of up, status, down");
+    if (a[1] == "up") {
+      ClusterUpOptions up;
+      up.dir = o.dir;
+      try {
+        if (o.flags.count("nodes")) up.nodes = std::stoi(o.flags["nodes"]);
+        if (o.flags.count("spares")) up.spares = std::stoi(o.flags["spares"]);
+        if (o.flags.count("nodes-per-rack")) up.nodes_per_rack = std::stoi(o.flags["nodes-per-rack"]);
+        if (o.flags.count("heartbeat-ms")) up.heartbeat_ms = std::stoi(o.flags["heartbeat-ms"]);
+        if (o.flags.count("restart-grace-ms")) up.restart_grace_ms = std::stoi(o.flags["restart-grace-ms"]);
+      } catch (const std::exception&) {
+        return Usage("--nodes, --spares, --nodes-per-rack and --heartbeat-ms take numbers");
+      }
+      if (up.nodes < 1 || up.nodes > 256 || up.spares < 0 || up.spares > 64 || up.nodes_per_rack < 1 || up.heartbeat_ms < 50) {
+        return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50");
+      }
+      char self[4096] = {};
+      const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+      up.bin_dir = std::filesystem::path(std::string(self, n > 0 ? n : 0)).parent_path().string();
+      return ClusterUp(up);
+    }
+    if (a[1] == "status") return ClusterStatus(o.dir);
+    if (a[1] == "down") return ClusterDown(o.dir);
+    return Usage("unknown cluster command '" + a[1] + "'");
+  }
+
+  std::string url = o.controller, token_file = o.token_file, cluster_url, cluster_token;
+  if (ReadClusterEndpoint(o.dir, &cluster_url, &cluster_token)) {
+    if (url.empty()) url = cluster_url;
+    if (token_file.empty()) token_file = cluster_token;
+  }
+  if (url.empty()) return Usage("no controller: give --controller URL, set BULWARK_CONTROLLER, or start a local cluster");
+  std::string token;
+  if (!token_file.empty()) {
+    auto t = ReadTokenFile(token_file);
+    if (!t.ok()) return std::fprintf(stderr, "bulwarkctl: %s\n", t.status().message().c_str()), kUsage;
+    token = t.value();
+  }
+  Api api(url, token);
+  auto need = [&](size_t n, const char* what) { return a.size() == n ? 0 : Usage(std::string(what)); };
+
+  if (a[0] == "status") return need(1, "status takes no arguments") ?: Status(api, o);
+  if (a[0] == "events") return need(1, "events takes flags only") ?: Events(api, o);
+  if (a[0] == "jobs") return need(1, "jobs takes no arguments") ?: Jobs(api, o);
+  if (a[0] == "incidents") return need(1, "incidents takes no arguments") ?: Incidents(api, o);
+  if (a[0] == "nodes") {
+    if (int rc = need(1, "nodes takes no arguments")) return rc;
+    json page;
+    if (int rc = api.Call("GET", "/v1/nodes", nullptr, &page)) return rc;
+    if (o.json_output) return std::printf("%s\n", page.dump(2).c_str()), kOk;
+    PrintNodes(page["nodes"]);
+    return kOk;
+  }
+  if (a[0] == "node") return need(2, "usage: node NAME") ?: NodeDetail(api, o, a[1]);
+  if (a[0] == "drain" || a[0] == "undrain" || a[0] == "isolate" || a[0] == "readmit") {
+    if (int rc = need(2, "usage: drain|undrain|isolate|readmit NAME")) return rc;
+    json body = json::object();
+    if (o.flags.count("reason")) body["reason"] = o.flags["reason"];
+    if (o.flags.count("as")) body["as"] = o.flags["as"];
+    json node;
+    if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(a[1]) + "/" + a[0], body, &node)) return rc;
+    if (o.json_output) return std::printf("%s\n", node.dump(2).c_str()), kOk;
+    std::printf("%s: %s, %s%s%s\n", a[1].c_str(), Str(node, "health").c_str(), Str(node, "role").c_str(),
+                node["drained"].get<bool>() ? ", drained" : "", node["changed"].get<bool>() ? "" : " (unchanged)");
+    return kOk;
+  }
+  if (a[0] == "command") return need(3, "usage: command NAME KIND [--args JSON] [--wait]") ?: RunCommand(api, o, a[1], a[2]);
+  if (a[0] == "job") {
+    if (a.size() == 3 && a[1] == "submit") return JobSubmit(api, o, a[2]);
+    json out;
+    if (a.size() == 3 && a[1] == "cancel") {
+      if (int rc = api.Call("DELETE", "/v1/jobs/" + http::UrlEncode(a[2]), nullptr, &out)) return rc;
+    } else if (a.size() == 2) {
+      if (int rc = api.Call("GET", "/v1/jobs/" + http::UrlEncode(a[1]), nullptr, &out)) return rc;
+    } else {
+      return Usage("usage: job ID | job submit FILE.yaml | job cancel ID");
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  if (a[0] == "incident") {
+    if (int rc = need(2, "usage: incident ID")) return rc;
+    json out;
+    if (int rc = api.Call("GET", "/v1/incidents/" + http::UrlEncode(a[1]), nullptr, &out)) return rc;
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  return Usage("unknown command '" + a[0] + "'");
+}
+
+}  // namespace
+}  // namespace bulwark::ctl
+
+int main(int argc, char** argv) {
+  using namespace bulwark::ctl;
+  Options o;
+  if (const char* v = std::getenv("BULWARK_CONTROLLER")) o.controller = v;
+  if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
+  o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
+  static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
+                                  "reason", "as", "args", "since", "limit"};
+  static const char* kSwitches[] = {"json", "follow", "wait"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help" || arg == "help") return std::printf("%s", kUsageText), 0;
+    if (arg.rfind("--", 0) != 0) {
+      o.args.push_back(arg);
+      continue;
+    }
+    const std::string name = arg.substr(2);
+    bool known = false;
+    for (const char* s : kSwitches) {
+      if (name == s) known = true, o.switches[name] = true;
+    }
+    for (const char* v : kValued) {
+      if (name != v) continue;
+      if (i + 1 >= argc) return Usage("--" + name + " needs a value");
+      known = true;
+      o.flags[name] = argv[++i];
+    }
+    if (!known) return Usage("unknown option '" + arg + "'");
+  }
+  if (o.flags.count("controller")) o.controller = o.flags["controller"];
+  if (o.flags.count("token-file")) o.token_file = o.flags["token-file"];
+  if (o.flags.count("dir")) o.dir = o.flags["dir"];
+  o.json_output = o.switches.count("json") > 0;
+  try {
+    return Dispatch(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bulwarkctl: %s\n", e.what());
+    return kRefused;
+  }
+}

@@ -1,0 +1,59 @@
+#include "controller/job.h"
+
+#include "common/strict_json.h"
+#include "controller/node.h"
+
+namespace bulwark::controller {
+
+JobSpec ParseJobSpec(const nlohmann::json& body) {
+  StrictJson in(body);
+  JobSpec spec;
+  spec.name = in.RequiredString("name");
+  if (!IsValidNodeName(spec.name)) in.Fail("name", "'" + spec.name + "' is not a valid name (letters, digits, '-', '_', '.')");
+  spec.command = in.StringList("command");
+  if (spec.command.empty() || spec.command[0].empty()) in.Fail("command", "is required: the program and its arguments");
+  spec.nodes = static_cast<int>(in.Int("nodes", 1, 1, 65536));
+  spec.ranks_per_node = static_cast<int>(in.Int("ranks_per_node", 1, 1, 256));
+  spec.nic_class = in.String("nic_class", "any");
+  if (spec.nic_class != "any" && spec.nic_class != "ib" && spec.nic_class != "roce" && spec.nic_class != "ethernet") {
+    in.Fail("nic_class", "must be one of {any, ib, roce, ethernet}, got '" + spec.nic_class + "'");
+  }
+  auto snapshot = in.Object("snapshot");
+  spec.snapshot_every_steps = static_cast<int>(snapshot.Int("every_steps", 1, 1, 1 << 20));
+  spec.snapshot_k = static_cast<int>(snapshot.Int("k", 4, 1, 64));
+  spec.snapshot_m = static_cast<int>(snapshot.Int("m", 1, 0, 16));
+  snapshot.Finish();
+  spec.spares = static_cast<int>(in.Int("spares", 1, 0, 4096));
+  spec.restart_budget = static_cast<int>(in.Int("restart_budget", 3, 0, 1000));
+  in.Finish();
+  return spec;
+}
+
+nlohmann::json ToJson(const JobSpec& spec) {
+  return {{"name", spec.name},
+          {"command", spec.command},
+          {"nodes", spec.nodes},
+          {"ranks_per_node", spec.ranks_per_node},
+          {"nic_class", spec.nic_class},
+          {"snapshot", {{"every_steps", spec.snapshot_every_steps}, {"k", spec.snapshot_k}, {"m", spec.snapshot_m}}},
+          {"spares", spec.spares},
+          {"restart_budget", spec.restart_budget}};
+}
+
+nlohmann::json ToJson(const JobRecord& job) {
+  return {{"id", job.id},         {"spec", ToJson(job.spec)},       {"state", job.state},
+          {"reason", job.reason}, {"created_ms", job.created_ms}, {"updated_ms", job.updated_ms}};
+}
+
+JobRecord JobRecordFromJson(const nlohmann::json& j) {
+  JobRecord job;
+  job.id = j.at("id").get<std::string>();
+  job.spec = ParseJobSpec(j.at("spec"));
+  job.state = j.at("state").get<std::string>();
+  job.reason = j.at("reason").get<std::string>();
+  job.created_ms = j.at("created_ms").get<int64_t>();
+  job.updated_ms = j.at("updated_ms").get<int64_t>();
+  return job;
+}
+
+}  // namespace bulwark::controller

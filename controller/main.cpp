@@ -1,0 +1,151 @@
+// bulwark-controller: the cluster daemon. Usage: bulwark-controller --config FILE
+// Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad arguments or config, 3 state store or
+// token files unusable, 4 cannot listen.
+#include <boost/asio.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/clock.h"
+#include "common/http_server.h"
+#include "common/token.h"
+#include "controller/api.h"
+#include "controller/cluster.h"
+#include "controller/controller_config.h"
+#include "controller/metrics.h"
+#include "controller/state_store.h"
+
+namespace {
+
+using namespace bulwark;
+using namespace bulwark::controller;
+
+void Log(const std::string& message) { LogLine("bulwark-controller", message); }
+
+bool WriteAddressFile(const std::string& path, const std::string& address) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << address << "\n";
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;  // readers never see a partial line
+}
+
+// Checks for lost heartbeats a few times per interval.
+void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, int64_t period_ms) {
+  timer->expires_after(std::chrono::milliseconds(period_ms));
+  timer->async_wait([=](const boost::system::error_code& ec) {
+    if (ec) return;
+    try {
+      cluster->CheckHeartbeats(WallMs(), MonotonicMs());
+    } catch (const std::exception& e) {
+      Log(std::string("heartbeat check failed: ") + e.what());
+    }
+    ScheduleHeartbeatCheck(timer, cluster, period_ms);
+  });
+}
+
+int Run(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: bulwark-controller --config FILE\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "bulwark-controller: unknown argument '%s' (usage: --config FILE)\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fprintf(stderr, "bulwark-controller: --config FILE is required\n");
+    return 2;
+  }
+  auto config = LoadControllerConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "bulwark-controller: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  auto agent_token = ReadTokenFile(config->agent_token_file);
+  auto operator_token = ReadTokenFile(config->operator_token_file);
+  for (const auto* t : {&agent_token, &operator_token}) {
+    if (!t->ok()) {
+      std::fprintf(stderr, "bulwark-controller: %s\n", t->status().message().c_str());
+      return 3;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config->data_dir, ec);
+  auto store = StateStore::Open(config->data_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "bulwark-controller: %s\n", store.status().message().c_str());
+    return 3;
+  }
+
+  boost::asio::io_context io(1);
+  ClusterOptions cluster_options;
+  cluster_options.heartbeat_interval_ms = config->heartbeat_interval_ms;
+  cluster_options.missed_beats = config->missed_beats;
+  cluster_options.restart_grace_ms = config->restart_grace_ms;
+  Cluster cluster(store->get(), cluster_options, NewToken().substr(0, 16));
+  try {
+    cluster.Load(MonotonicMs());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bulwark-controller: cannot load state from %s: %s\n", config->data_dir.c_str(), e.what());
+    return 3;
+  }
+
+  ControllerMetrics metrics;
+  http::Server* server_ptr = nullptr;
+  ApiOptions api_options{agent_token.value(), operator_token.value(), config->open_reads, config->long_poll_max_ms};
+  Api api(&cluster, &io, api_options, &metrics, [&] { return server_ptr ? server_ptr->open_connections() : 0; });
+
+  http::ServerOptions server_options;
+  server_options.host = config->listen_host;
+  server_options.port = config->listen_port;
+  server_options.max_body_bytes = static_cast<size_t>(config->max_body_bytes);
+  server_options.max_connections = static_cast<size_t>(config->max_connections);
+  server_options.idle_timeout_ms = static_cast<int>(config->idle_timeout_ms);
+  auto server = http::Server::Start(io, server_options,
+                                    [&](http::Request req, http::Respond respond) { api.Handle(std::move(req), std::move(respond)); });
+  if (!server.ok()) {
+    std::fprintf(stderr, "bulwark-controller: %s\n", server.status().message().c_str());
+    return 4;
+  }
+  server_ptr = server->get();
+  const std::string address = config->listen_host + ":" + std::to_string(server_ptr->port());
+  if (!config->address_file.empty() && !WriteAddressFile(config->address_file, address)) {
+    std::fprintf(stderr, "bulwark-controller: cannot write address file %s\n", config->address_file.c_str());
+    return 3;
+  }
+
+  boost::asio::steady_timer heartbeat_timer(io);
+  ScheduleHeartbeatCheck(&heartbeat_timer, &cluster, std::max<int64_t>(10, config->heartbeat_interval_ms / 4));
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int signal) {
+    Log(std::string("stopping on ") + strsignal(signal));
+    api.set_ready(false);
+    server_ptr->Stop();
+    io.stop();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+
+  api.set_ready(true);
+  auto summary = cluster.Summary(MonotonicMs());
+  Log("listening on " + address + "; state in " + config->data_dir + " (" +
+      std::to_string(summary["nodes"]["total"].get<size_t>()) + " nodes, " +
+      std::to_string(summary["jobs"]["total"].get<size_t>()) + " jobs, event " +
+      std::to_string(cluster.last_event_id()) + ")");
+  io.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,146 @@
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/agent_config.h"
+#include "agent/discovery.h"
+#include "agent/rank_supervisor.h"
+#include "agent/self_check.h"
+#include "common/clock.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulwark::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Write(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text << "\n";
+}
+
+TEST(AgentConfigTest, ErrorsNameFileLineAndKey) {
+  auto bad = [](const std::string& yaml) {
+    auto c = ParseAgentConfig(yaml, "agent.yaml");
+    return c.ok() ? std::string("ok") : c.status().message();
+  };
+  EXPECT_EQ(bad("token_file: t\n"), "agent.yaml:1: controller: is required (the controller's URL)");
+  EXPECT_EQ(bad("controller: http://c:1\ntoken_file: t\nheartbeat_interval_ms: fast\n"),
+            "agent.yaml:3: heartbeat_interval_ms: must be an integer, got 'fast'");
+  EXPECT_EQ(bad("controller: http://c:1\ntoken_file: t\nnode:\n  nics:\n    - {name: ib0, type: infiniband}\n"),
+            "agent.yaml:5: node.nics[0].type: must be one of {ib, roce, ethernet}, got 'infiniband'");
+  EXPECT_EQ(bad("controller: http://c:1\ntoken_file: t\nrol: spare\n"), "agent.yaml:3: rol: unknown key");
+  EXPECT_EQ(bad("controller: c:1\ntoken_file: t\n"),
+            "agent.yaml:1: controller: must be an http:// or https:// URL, got 'c:1'");
+  EXPECT_EQ(bad("controller: http://c:1\ntoken_file: t\n"), "ok");
+}
+
+TEST(DiscoveryTest, ReadsNicsFromSysfsAndConfigOverrides) {
+  const fs::path sys = bulwark::testing::UniqueTempDir() + "/sys";
+  const fs::path proc = sys.parent_path() / "proc";
+  Write(sys / "class/net/lo/type", "772");
+  Write(sys / "class/net/eth0/type", "1");
+  Write(sys / "class/net/eth0/speed", "25000");
+  fs::create_directories(sys / "class/net/eth0/device");
+  Write(sys / "class/net/ens1/type", "1");  // RoCE: its RDMA device names it below
+  Write(sys / "class/net/ens1/speed", "-1");
+  fs::create_directories(sys / "class/net/ens1/device");
+  fs::create_directories(sys / "class/net/docker0");  // virtual: no device link
+  Write(sys / "class/infiniband/mlx5_0/ports/1/link_layer", "Ethernet");
+  Write(sys / "class/infiniband/mlx5_0/ports/1/rate", "200 Gb/sec (4X HDR)");
+  fs::create_directories(sys / "class/infiniband/mlx5_0/device/net/ens1");
+  Write(sys / "class/infiniband/mlx5_1/ports/1/link_layer", "InfiniBand");
+  Write(sys / "class/infiniband/mlx5_1/ports/1/rate", "400 Gb/sec (4X NDR)");
+  Write(proc / "cpuinfo", "processor\t: 0\nmodel name\t: Test CPU\nprocessor\t: 1\n");
+  Write(proc / "meminfo", "MemTotal:       2048 kB\n");
+  fs::create_directories(proc / "driver/nvidia/gpus/0000:01:00.0");
+  fs::create_directories(proc / "driver/nvidia/gpus/0000:02:00.0");
+
+  NodeInfo info = DiscoverNode(sys.string(), proc.string());
+  ASSERT_EQ(info.nics.size(), 3u);
+  EXPECT_EQ(info.nics[0].name, "ens1");
+  EXPECT_EQ(info.nics[0].type, "roce");
+  EXPECT_EQ(info.nics[0].speed_gbps, 200);
+  EXPECT_EQ(info.nics[1].name, "eth0");
+  EXPECT_EQ(info.nics[1].type, "ethernet");
+  EXPECT_EQ(info.nics[1].speed_gbps, 25);
+  EXPECT_EQ(info.nics[2].name, "mlx5_1:1");
+  EXPECT_EQ(info.nics[2].type, "ib");
+  EXPECT_EQ(info.nics[2].speed_gbps, 400);
+  EXPECT_EQ(info.cpus, 2);
+  EXPECT_EQ(info.cpu_model, "Test CPU");
+  EXPECT_EQ(info.memory_bytes, 2048 * 1024);
+  EXPECT_EQ(info.gpus, 2);
+
+  NodeOverrides o;
+  o.name = "logical-3";
+  o.rack = "rack-2";
+  o.gpus = 8;
+  o.nics = std::vector<Nic>{{"ib7", "ib", 400, 7, ""}};
+  NodeInfo merged = ApplyOverrides(info, o);
+  EXPECT_EQ(merged.name, "logical-3");
+  EXPECT_EQ(merged.rack, "rack-2");
+  EXPECT_EQ(merged.gpus, 8);
+  ASSERT_EQ(merged.nics.size(), 1u);
+  EXPECT_EQ(merged.nics[0].rail, 7);
+  EXPECT_EQ(merged.cpus, 2) << "what the config does not name stays discovered";
+}
+
+TEST(SelfCheckTest, PassesHereAndReportsForcedFailures) {
+  SelfCheckOptions o;
+  o.work_dir = bulwark::testing::UniqueTempDir();
+  auto all = RunSelfChecks(o);
+  EXPECT_TRUE(all["passed"].get<bool>()) << all.dump();
+  EXPECT_EQ(all["checks"].size(), SelfCheckNames().size());
+  o.forced_fail = {"work_dir_writable"};
+  auto failed = RunSelfChecks(o);
+  EXPECT_FALSE(failed["passed"].get<bool>());
+  EXPECT_NE(failed["summary"].get<std::string>().find("work_dir_writable"), std::string::npos);
+  o.only = {"no_such_check"};
+  EXPECT_FALSE(RunSelfChecks(o)["passed"].get<bool>());
+}
+
+TEST(RankSupervisorTest, StartsReapsAndStopsRealProcesses) {
+  const std::string dir = bulwark::testing::UniqueTempDir();
+  RankSupervisor ranks("n1", dir);
+  auto started = ranks.Start({"/bin/sh", "-c", "echo rank=$BULWARK_RANK node=$BULWARK_NODE extra=$EXTRA; exit 3"}, 2, 4,
+                             {{"EXTRA", "x"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  std::vector<RankExit> exits;
+  for (int i = 0; i < 200 && exits.size() < 2; ++i) {
+    for (auto& e : ranks.Reap()) exits.push_back(e);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(exits.size(), 2u);
+  EXPECT_EQ(exits[0].exit_code, 3);
+  std::ifstream log(dir + "/rank-5.log");
+  std::string line;
+  std::getline(log, line);
+  EXPECT_EQ(line, "rank=5 node=n1 extra=x");
+
+  ASSERT_TRUE(ranks.Start({"sleep", "30"}, 3, 0, {}).ok());
+  EXPECT_EQ(ranks.running(), 3u);
+  EXPECT_EQ(ranks.Stop(2000), 3);
+  EXPECT_EQ(ranks.running(), 0u);
+  auto stopped = ranks.Reap();
+  ASSERT_EQ(stopped.size(), 3u);
+  EXPECT_EQ(stopped[0].signal, SIGTERM);
+}
+
+TEST(BoundedBufferTest, DropsOldestAndCounts) {
+  BoundedBuffer b(3);
+  for (int i = 0; i < 5; ++i) b.Push(i);
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.dropped(), 2u);
+  EXPECT_EQ(b.Peek(2), nlohmann::json({2, 3}));
+  b.Pop(2);
+  EXPECT_EQ(b.Peek(5), nlohmann::json({4}));
+}
+
+}  // namespace
+}  // namespace bulwark::agent

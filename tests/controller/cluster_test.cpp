@@ -1,0 +1,149 @@
+// The cluster model on a real RocksDB store, driven with explicit clocks.
+#include "controller/cluster.h"
+
+#include <gtest/gtest.h>
+
+#include "common/strict_json.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulwark::controller {
+namespace {
+
+using nlohmann::json;
+
+NodeInfo Info(const std::string& name, const std::string& role = "worker") {
+  NodeInfo info;
+  info.name = name;
+  info.role = role;
+  info.rack = "r1";
+  return info;
+}
+
+ClusterOptions Options() {
+  ClusterOptions o;
+  o.heartbeat_interval_ms = 1000;
+  o.missed_beats = 3;
+  o.restart_grace_ms = 10000;
+  return o;
+}
+
+std::vector<std::string> Kinds(const Cluster& c, uint64_t after) {
+  std::vector<std::string> kinds;
+  for (const auto& e : c.Events(after, 100)) kinds.push_back(e["kind"].get<std::string>() + ":" + e.value("to", ""));
+  return kinds;
+}
+
+TEST(ClusterTest, HeartbeatLossMakesLostAndReturnNeedsASelfCheck) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.Register(Info("n1"), 1000, 20000);
+  c.CheckHeartbeats(1000, 23000);
+  EXPECT_EQ(c.Node("n1", 23000)["health"], "healthy") << "3 s of silence is still within 3 x 1 s";
+  c.CheckHeartbeats(1000, 23001);
+  EXPECT_EQ(c.Node("n1", 23001)["health"], "lost");
+
+  c.Heartbeat("n1", json::object(), 2000, 24000);
+  EXPECT_EQ(c.Node("n1", 24000)["health"], "suspect");
+  auto commands = c.CommandsAfter("n1", 0);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0].kind, "self_check");
+  c.CommandResult("n1", commands[0].id, {{"ok", true}, {"result", {{"summary", "4 checks passed"}}}}, 2500);
+  auto node = c.Node("n1", 24100);
+  EXPECT_EQ(node["health"], "healthy");
+  EXPECT_EQ(node["reason"], "self-check passed: 4 checks passed");
+  EXPECT_EQ(Kinds(c, 0), (std::vector<std::string>{"node.registered:", "node.health:lost", "node.health:suspect",
+                                                   "node.health:healthy"}));
+}
+
+TEST(ClusterTest, FailedSelfCheckIsolates) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.Register(Info("n1"), 1, 20000);
+  auto cmd = c.EnqueueCommand("n1", {{"kind", "self_check"}}, 2);
+  c.CommandResult("n1", cmd.id, {{"ok", false}, {"result", {{"summary", "work_dir_writable (disk full)"}}}}, 3);
+  EXPECT_EQ(c.Node("n1", 20001)["health"], "isolated");
+  EXPECT_EQ(c.Node("n1", 20001)["reason"], "self-check failed: work_dir_writable (disk full)");
+}
+
+TEST(ClusterTest, StateSurvivesRestartWithAGracePeriod) {
+  const std::string dir = bulwark::testing::UniqueTempDir() + "/db";
+  uint64_t events = 0;
+  {
+    auto store = StateStore::Open(dir);
+    Cluster c(store->get(), Options(), "i1");
+    c.Load(0);
+    c.Register(Info("n1"), 1, 20000);
+    c.Register(Info("s1", "spare"), 1, 20000);
+    c.NodeAction("n1", NodeInput::kDrain, "maintenance", 2);
+    c.NodeAction("s1", NodeInput::kIsolate, "bad DIMM", 3);
+    c.SubmitJob(ParseJobSpec({{"name", "llm"}, {"command", {"train"}}, {"nodes", 2}}), 4);
+    events = c.last_event_id();
+  }
+  auto store = StateStore::Open(dir);
+  Cluster c(store->get(), Options(), "i2");
+  c.Load(100000);
+  EXPECT_EQ(c.Node("n1", 100000)["drained"], true);
+  EXPECT_EQ(c.Node("s1", 100000)["health"], "isolated");
+  EXPECT_EQ(c.Node("s1", 100000)["role"], "spare");
+  EXPECT_EQ(c.Jobs().size(), 1u);
+  c.CheckHeartbeats(5, 109000);
+  EXPECT_EQ(c.Node("n1", 109000)["health"], "healthy") << "no one is lost during the restart grace";
+  c.CheckHeartbeats(5, 110001);
+  EXPECT_EQ(c.Node("n1", 110001)["health"], "lost");
+  auto reply = c.Register(Info("n1"), 6, 110002);
+  EXPECT_EQ(reply["controller_instance"], "i2");
+  EXPECT_EQ(reply["node"]["registrations"], 2);
+  EXPECT_EQ(reply["node"]["drained"], true) << "re-registering keeps what the controller decided";
+  EXPECT_GT(c.last_event_id(), events);
+  auto job = c.SubmitJob(ParseJobSpec({{"name", "llm2"}, {"command", {"train"}}}), 7);
+  EXPECT_EQ(job["id"], "job-000002") << "job ids continue after a restart";
+}
+
+TEST(ClusterTest, BadInputIsRefusedAndNothingChanges) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.Register(Info("n1"), 1, 20000);
+  const uint64_t events = c.last_event_id();
+  auto status = [](auto&& f) {
+    try {
+      f();
+    } catch (const ApiError& e) {
+      return e.status();
+    } catch (const JsonError&) {
+      return 400;
+    }
+    return 200;
+  };
+  EXPECT_EQ(status([&] { c.Heartbeat("ghost", json::object(), 1, 1); }), 404);
+  EXPECT_EQ(status([&] { c.Heartbeat("n1", {{"ranks_running", -1}}, 1, 1); }), 400);
+  EXPECT_EQ(status([&] { c.Telemetry("n1", {{"batches", {{{"time_ms", 1}, {"ranks", {{{"pid", 1}}}}}}}}, 1); }), 400);
+  EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "format_disk"}}, 1); }), 400);
+  EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "start_ranks"}, {"args", json::object()}}, 1); }), 400);
+  EXPECT_EQ(status([&] { c.CommandResult("n1", 99, {{"ok", true}}, 1); }), 404);
+  EXPECT_EQ(status([&] { c.NodeAction("n1", NodeInput::kReadmit, "x", 1); }), 409);
+  EXPECT_EQ(status([&] { c.CancelJob("job-9", 1); }), 404);
+  EXPECT_EQ(status([&] { ParseJobSpec({{"name", "j"}, {"command", json::array()}}); }), 400);
+  EXPECT_EQ(c.last_event_id(), events);
+  EXPECT_EQ(c.Node("n1", 20000)["health"], "healthy");
+}
+
+TEST(ClusterTest, TelemetryAndAgentEventsAreKept) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.Register(Info("n1"), 1, 20000);
+  json comm = {{"comm", "c0"}, {"op", "allreduce"}, {"calls", 10}, {"bytes", 4096}, {"mean_us", 12.5}, {"max_us", 40}, {"last_seq", 9}};
+  c.Telemetry("n1", {{"batches", {{{"time_ms", 5}, {"ranks", {{{"rank", 0}, {"pid", 42}, {"comms", {comm}}}}}}}}}, 5);
+  EXPECT_EQ(c.counters().telemetry_rank_records, 1u);
+  EXPECT_EQ(c.Node("n1", 20000)["last_telemetry"]["ranks"][0]["comms"][0]["op"], "allreduce");
+  c.AgentEvents("n1", {{"events", {{{"kind", "rank.exited"}, {"detail", {{"rank", 3}, {"signal", 9}}}}}}}, 6);
+  auto events = c.Events(0, 10);
+  EXPECT_EQ(events.back()["kind"], "agent.rank.exited");
+  EXPECT_EQ(events.back()["detail"]["signal"], 9);
+}
+
+}  // namespace
+}  // namespace bulwark::controller
