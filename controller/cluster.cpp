@@ -50,13 +50,14 @@ Cluster::Cluster(StateStore* store, ClusterOptions options, std::string instance
     : store_(store), options_(options), instance_id_(std::move(instance_id)) {}
 
 void Cluster::Load(int64_t now_mono_ms) {
-  grace_until_mono_ms_ = now_mono_ms + options_.restart_grace_ms;
   for (const auto& [name, value] : store_->List(RecordKind::kNodes)) {
     LiveNode live;
     live.record = NodeRecordFromJson(nlohmann::json::parse(value));
     live.last_seen_mono_ms = now_mono_ms;  // a fresh grace period to check in
     nodes_[name] = std::move(live);
   }
+  // A restart (nodes known from before): agents that backed off need time to come back.
+  if (!nodes_.empty()) grace_until_mono_ms_ = now_mono_ms + options_.restart_grace_ms;
   for (const auto& [id, value] : store_->List(RecordKind::kJobs)) {
     JobRecord job = JobRecordFromJson(nlohmann::json::parse(value));
     unsigned long long number = 0;
