@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/host_port.h"
 #include "common/strict_yaml.h"
 
 namespace bulwark::agent {
@@ -10,14 +11,8 @@ namespace {
 
 void ParseListen(StrictMap& root, AgentConfig* c) {
   const std::string listen = root.String("listen", "127.0.0.1:7071");
-  const size_t colon = listen.rfind(':');
-  const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
-  if (colon == 0 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) > 65535) {
-    root.Fail("listen", "must be host:port, got '" + listen + "'");
-  }
-  c->listen_host = listen.substr(0, colon);
-  c->listen_port = static_cast<uint16_t>(std::stoi(port));
+  Status s = ParseHostPort(listen, &c->listen_host, &c->listen_port);
+  if (!s.ok()) root.Fail("listen", s.message());
 }
 
 NodeOverrides ParseNode(StrictMap node) {

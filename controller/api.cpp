@@ -308,12 +308,14 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
 
 // --- long-polls: answer at once when there is news, else park until news or the timeout ---
 
+http::Response Api::CommandsAnswer(const std::string& node, uint64_t after) const {
+  json commands = json::array();
+  for (const auto& c : cluster_->CommandsAfter(node, after)) commands.push_back(ToJson(c));
+  return JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}});
+}
+
 void Api::ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond) {
-  auto answer = [this, node](uint64_t cursor) {
-    json commands = json::array();
-    for (const auto& c : cluster_->CommandsAfter(node, cursor)) commands.push_back(ToJson(c));
-    return JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}});
-  };
+  auto answer = [this, node](uint64_t cursor) { return CommandsAnswer(node, cursor); };
   if (wait_ms == 0 || !cluster_->CommandsAfter(node, after).empty()) return respond(answer(after));
   auto w = std::make_shared<Waiter>();
   w->cursor = after;
@@ -337,9 +339,7 @@ void Api::WakeCommandWaiters(const std::string& node) {
     if (w->done) continue;
     w->done = true;
     w->timer->cancel();
-    json commands = json::array();
-    for (const auto& c : cluster_->CommandsAfter(node, w->cursor)) commands.push_back(ToJson(c));
-    w->respond(JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}}));
+    w->respond(CommandsAnswer(node, w->cursor));
   }
 }
 

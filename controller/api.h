@@ -49,6 +49,7 @@ class Api {
   // Returns the route template for metrics; answers through `respond` (maybe later).
   std::string Route(http::Request& request, const http::Respond& respond);
   bool Authorized(Access access, const std::string& token) const;
+  http::Response CommandsAnswer(const std::string& node, uint64_t after) const;
   void ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond);
   void ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond);
   void WakeCommandWaiters(const std::string& node);

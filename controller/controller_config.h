@@ -28,7 +28,4 @@ struct ControllerConfig {
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);
 Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, const std::string& source);
 
-// "127.0.0.1:7070" -> host, port. Port 0 lets the kernel choose.
-Status ParseHostPort(const std::string& text, std::string* host, uint16_t* port);
-
 }  // namespace bulwark::controller
