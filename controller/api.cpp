@@ -190,7 +190,7 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     if (s.size() == 4 && what == "telemetry") {
       if (!post) MethodNotAllowed(r, "POST");
-      cluster_->Telemetry(node, Body(r), wall);
+      cluster_->Telemetry(node, r.body, wall);
       respond(JsonResponse(200, {{"accepted", true}}));
       return "/v1/agents/{node}/telemetry";
     }

@@ -84,10 +84,11 @@ void Cluster::Commit(const std::vector<RecordChange>& changes, const std::vector
   if (!events.empty() && on_events_) on_events_();
 }
 
-bool Cluster::Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms) {
+std::optional<Cluster::PendingTransition> Cluster::Plan(LiveNode& node, NodeInput input, const std::string& reason,
+                                                       int64_t now_wall_ms) const {
   auto t = ApplyNodeInput(node.record.state, input, reason, now_wall_ms);
   if (!t.ok()) throw ApiError(409, "node '" + node.record.info.name + "': " + t.status().message());
-  if (!t->changed) return false;
+  if (!t->changed) return std::nullopt;
   const NodeState before = node.record.state;
   NodeRecord updated = node.record;
   updated.state = t->next;
@@ -103,8 +104,27 @@ bool Cluster::Apply(LiveNode& node, NodeInput input, const std::string& reason, 
   } else {
     event["drained"] = t->next.drained;
   }
-  Commit({{RecordKind::kNodes, updated.info.name, DumpJson(ToJson(updated))}}, {event}, sync);
-  node.record = std::move(updated);  // only once it is stored
+  return PendingTransition{&node, std::move(updated), std::move(event)};
+}
+
+void Cluster::CommitTransitions(std::vector<PendingTransition> transitions, bool sync) {
+  if (transitions.empty()) return;
+  std::vector<RecordChange> changes;
+  std::vector<nlohmann::json> events;
+  for (const auto& t : transitions) {
+    changes.push_back({RecordKind::kNodes, t.updated.info.name, DumpJson(ToJson(t.updated))});
+    events.push_back(t.event);
+  }
+  Commit(changes, events, sync);
+  for (auto& t : transitions) t.node->record = std::move(t.updated);  // only once they are stored
+}
+
+bool Cluster::Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms) {
+  auto pending = Plan(node, input, reason, now_wall_ms);
+  if (!pending) return false;
+  std::vector<PendingTransition> one;
+  one.push_back(std::move(*pending));
+  CommitTransitions(std::move(one), sync);
   return true;
 }
 
@@ -164,35 +184,12 @@ nlohmann::json Cluster::Heartbeat(const std::string& node, const nlohmann::json&
           {"drained", live.record.state.drained}};
 }
 
-void Cluster::Telemetry(const std::string& node, const nlohmann::json& body, int64_t /*now_wall_ms*/) {
+void Cluster::Telemetry(const std::string& node, const std::string& body, int64_t /*now_wall_ms*/) {
   LiveNode& live = Find(node);
-  StrictJson in(body);
-  auto batches = in.ObjectList("batches");
-  in.Finish();
-  size_t records = 0;
-  for (auto& batch : batches) {
-    batch.RequiredInt("time_ms", 0, INT64_MAX);
-    for (auto& rank : batch.ObjectList("ranks")) {
-      rank.RequiredInt("rank", 0, 1 << 24);
-      rank.Int("pid", 0, 0, INT32_MAX);
-      for (auto& comm : rank.ObjectList("comms")) {
-        comm.RequiredString("comm");
-        comm.RequiredString("op");
-        comm.Int("calls", 0, 0, INT64_MAX);
-        comm.Int("bytes", 0, 0, INT64_MAX);
-        comm.Number("mean_us", 0, 0, 1e15);
-        comm.Number("max_us", 0, 0, 1e15);
-        comm.Int("last_seq", 0, 0, INT64_MAX);
-        comm.Finish();
-      }
-      rank.Finish();
-      ++records;
-    }
-    batch.Finish();
-  }
-  if (!batches.empty()) live.last_telemetry = body.at("batches").back();
+  std::vector<TelemetryBatch> batches = ParseTelemetry(body);
+  for (const auto& batch : batches) counters_.telemetry_rank_records += batch.ranks.size();
   counters_.telemetry_batches += batches.size();
-  counters_.telemetry_rank_records += records;
+  if (!batches.empty()) live.last_telemetry = std::move(batches.back());
 }
 
 void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms) {
@@ -328,16 +325,22 @@ nlohmann::json Cluster::CancelJob(const std::string& id, int64_t now_wall_ms) {
 
 void Cluster::CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms) {
   if (now_mono_ms < grace_until_mono_ms_) return;
+  // A switch or power failure silences many nodes at once: their transitions share one synced
+  // write batch, so losing a rack costs one fsync, not one per node.
+  std::vector<PendingTransition> lost;
   for (auto& [name, live] : nodes_) {
     const int64_t silent = now_mono_ms - live.last_seen_mono_ms;
     if (silent <= lost_after_ms()) continue;
     const Health h = live.record.state.health;
     if (h != Health::kHealthy && h != Health::kSuspect) continue;
-    Apply(live, NodeInput::kHeartbeatLost,
-          "no heartbeat for " + std::to_string(silent) + " ms (limit " + std::to_string(options_.missed_beats) +
-              " x " + std::to_string(options_.heartbeat_interval_ms) + " ms)",
-          true, now_wall_ms);
+    auto pending = Plan(live, NodeInput::kHeartbeatLost,
+                        "no heartbeat for " + std::to_string(silent) + " ms (limit " +
+                            std::to_string(options_.missed_beats) + " x " +
+                            std::to_string(options_.heartbeat_interval_ms) + " ms)",
+                        now_wall_ms);
+    if (pending) lost.push_back(std::move(*pending));
   }
+  CommitTransitions(std::move(lost), true);
 }
 
 nlohmann::json Cluster::NodeJson(const LiveNode& node, int64_t now_mono_ms) const {
@@ -358,7 +361,7 @@ nlohmann::json Cluster::Nodes(int64_t now_mono_ms) const {
 nlohmann::json Cluster::Node(const std::string& name, int64_t now_mono_ms) const {
   const LiveNode& live = Find(name);
   nlohmann::json j = NodeJson(live, now_mono_ms);
-  j["last_telemetry"] = live.last_telemetry;
+  j["last_telemetry"] = live.last_telemetry ? ToJson(*live.last_telemetry) : nlohmann::json();
   nlohmann::json commands = nlohmann::json::array();
   for (const auto& c : live.commands) commands.push_back(ToJson(c));
   j["commands"] = commands;

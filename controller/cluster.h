@@ -13,10 +13,12 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/telemetry.h"
 #include "controller/job.h"
 #include "controller/node.h"
 #include "controller/node_health.h"
@@ -75,7 +77,8 @@ class Cluster {
   nlohmann::json Register(const NodeInfo& info, int64_t now_wall_ms, int64_t now_mono_ms);
   nlohmann::json Heartbeat(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms,
                            int64_t now_mono_ms);
-  void Telemetry(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
+  // The body as agents send it (see common/telemetry.h); parsed without building a JSON tree.
+  void Telemetry(const std::string& node, const std::string& body, int64_t now_wall_ms);
   void AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
   std::vector<Command> CommandsAfter(const std::string& node, uint64_t after) const;
   void CommandResult(const std::string& node, uint64_t id, const nlohmann::json& body, int64_t now_wall_ms);
@@ -117,13 +120,24 @@ class Cluster {
     NodeRecord record;
     int64_t last_seen_mono_ms = 0;
     nlohmann::json last_heartbeat = nlohmann::json::object();
-    nlohmann::json last_telemetry;  // the newest batch (diagnosis reads it from issue 6 on)
+    std::optional<TelemetryBatch> last_telemetry;  // the newest batch (diagnosis reads it from issue 6 on)
     std::deque<Command> commands;
   };
 
   LiveNode& Find(const std::string& node);
   const LiveNode& Find(const std::string& node) const;
   void Commit(const std::vector<RecordChange>& changes, const std::vector<nlohmann::json>& events, bool sync);
+  // A transition worked out but not yet stored.
+  struct PendingTransition {
+    LiveNode* node;
+    NodeRecord updated;
+    nlohmann::json event;
+  };
+  // Works out what an input does to a node; nothing when it changes nothing. Throws 409 when refused.
+  std::optional<PendingTransition> Plan(LiveNode& node, NodeInput input, const std::string& reason,
+                                        int64_t now_wall_ms) const;
+  // Stores the transitions in one write batch, then applies them in memory.
+  void CommitTransitions(std::vector<PendingTransition> transitions, bool sync);
   // Applies an input; records the change and its event; returns whether it changed.
   bool Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms);
   nlohmann::json NodeJson(const LiveNode& node, int64_t now_mono_ms) const;

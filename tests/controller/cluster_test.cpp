@@ -101,6 +101,31 @@ TEST(ClusterTest, StateSurvivesRestartWithAGracePeriod) {
   EXPECT_EQ(job["id"], "job-000002") << "job ids continue after a restart";
 }
 
+TEST(ClusterTest, ARackGoingDarkIsRecordedInOneBatchAndSurvivesARestart) {
+  const std::string dir = bulwark::testing::UniqueTempDir() + "/db";
+  uint64_t before = 0;
+  {
+    auto store = StateStore::Open(dir);
+    Cluster c(store->get(), Options(), "i1");
+    c.Load(0);
+    for (int i = 0; i < 40; ++i) c.Register(Info("n" + std::to_string(i)), 1000, 20000);
+    c.Heartbeat("n7", json::object(), 1500, 21500);  // one node still talks
+    before = c.last_event_id();
+    c.CheckHeartbeats(2000, 23001);
+    EXPECT_EQ(c.last_event_id(), before + 39) << "one event per lost node";
+    EXPECT_EQ(c.CountByHealth()["lost"], 39u);
+    EXPECT_EQ(c.Node("n7", 23001)["health"], "healthy");
+    c.CheckHeartbeats(2001, 23002);
+    EXPECT_EQ(c.last_event_id(), before + 39) << "a lost node is not lost again";
+  }
+  auto store = StateStore::Open(dir);
+  Cluster c(store->get(), Options(), "i2");
+  c.Load(100000);
+  EXPECT_EQ(c.CountByHealth()["lost"], 39u) << "every transition of the batch was stored";
+  EXPECT_EQ(c.Node("n7", 100000)["health"], "healthy");
+  EXPECT_EQ(c.Node("n3", 100000)["health"], "lost");
+}
+
 TEST(ClusterTest, BadInputIsRefusedAndNothingChanges) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
@@ -119,7 +144,8 @@ TEST(ClusterTest, BadInputIsRefusedAndNothingChanges) {
   };
   EXPECT_EQ(status([&] { c.Heartbeat("ghost", json::object(), 1, 1); }), 404);
   EXPECT_EQ(status([&] { c.Heartbeat("n1", {{"ranks_running", -1}}, 1, 1); }), 400);
-  EXPECT_EQ(status([&] { c.Telemetry("n1", {{"batches", {{{"time_ms", 1}, {"ranks", {{{"pid", 1}}}}}}}}, 1); }), 400);
+  EXPECT_EQ(status([&] { c.Telemetry("n1", R"({"batches":[{"time_ms":1,"ranks":[{"pid":1}]}]})", 1); }), 400);
+  EXPECT_EQ(status([&] { c.Telemetry("ghost", "{}", 1); }), 404);
   EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "format_disk"}}, 1); }), 400);
   EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "start_ranks"}, {"args", json::object()}}, 1); }), 400);
   EXPECT_EQ(status([&] { c.CommandResult("n1", 99, {{"ok", true}}, 1); }), 404);
@@ -136,7 +162,7 @@ TEST(ClusterTest, TelemetryAndAgentEventsAreKept) {
   c.Load(0);
   c.Register(Info("n1"), 1, 20000);
   json comm = {{"comm", "c0"}, {"op", "allreduce"}, {"calls", 10}, {"bytes", 4096}, {"mean_us", 12.5}, {"max_us", 40}, {"last_seq", 9}};
-  c.Telemetry("n1", {{"batches", {{{"time_ms", 5}, {"ranks", {{{"rank", 0}, {"pid", 42}, {"comms", {comm}}}}}}}}}, 5);
+  c.Telemetry("n1", json{{"batches", {{{"time_ms", 5}, {"ranks", {{{"rank", 0}, {"pid", 42}, {"comms", {comm}}}}}}}}}.dump(), 5);
   EXPECT_EQ(c.counters().telemetry_rank_records, 1u);
   EXPECT_EQ(c.Node("n1", 20000)["last_telemetry"]["ranks"][0]["comms"][0]["op"], "allreduce");
   c.AgentEvents("n1", {{"events", {{{"kind", "rank.exited"}, {"detail", {{"rank", 3}, {"signal", 9}}}}}}}, 6);

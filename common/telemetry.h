@@ -1,0 +1,46 @@
+// Telemetry as agents ship it to the controller: per rank, per communicator, the collective
+// statistics of one interval. The wire form is JSON:
+//   {"batches":[{"time_ms":T,"ranks":[{"rank":R,"pid":P,"comms":[{"comm":"...","op":"...",
+//     "calls":N,"bytes":B,"mean_us":M,"max_us":X,"last_seq":S}]}]}]}
+// It is the controller's busiest input (every node, every few seconds, kilobytes each), so it
+// is read by a streaming parser straight into these structs: no JSON tree is built and freed
+// per request. The reading is as strict as StrictJson and its errors name the same paths
+// ("batches[0].ranks[2].comms[1].calls: must be an integer, got string").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bulwark {
+
+struct CommStats {
+  std::string comm;  // communicator id, agreed by all its members
+  std::string op;    // allreduce, allgather, ...
+  int64_t calls = 0;
+  int64_t bytes = 0;
+  double mean_us = 0;
+  double max_us = 0;
+  int64_t last_seq = 0;
+};
+
+struct RankTelemetry {
+  int64_t rank = 0;
+  int64_t pid = 0;
+  std::vector<CommStats> comms;
+};
+
+struct TelemetryBatch {
+  int64_t time_ms = 0;
+  std::vector<RankTelemetry> ranks;
+};
+
+// Parses a telemetry body; throws JsonError (see strict_json.h) naming the offending field.
+std::vector<TelemetryBatch> ParseTelemetry(const std::string& body);
+
+nlohmann::json ToJson(const TelemetryBatch& batch);
+std::string TelemetryBody(const std::vector<TelemetryBatch>& batches);
+
+}  // namespace bulwark
