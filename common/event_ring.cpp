@@ -109,4 +109,23 @@ size_t RingReader::Drain(Event* out, size_t max) {
   return n;
 }
 
+bool RingReader::ReadInFlight(InFlight* out) const {
+  const RingHeader& h = *header_;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const uint32_t before = h.inflight_version.load(std::memory_order_acquire);
+    if (before & 1) continue;
+    InFlight seen;
+    seen.op = h.inflight_op < static_cast<uint8_t>(Op::kCount) ? static_cast<Op>(h.inflight_op) : Op::kUnknown;
+    seen.comm_id = h.inflight_comm_id;
+    seen.seq = h.inflight_seq;
+    seen.enter_ns = h.inflight_enter_ns;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (h.inflight_version.load(std::memory_order_relaxed) == before) {
+      *out = seen;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace bulwark::ring

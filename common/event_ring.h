@@ -84,13 +84,22 @@ struct alignas(64) RingHeader {
   int64_t anchor_monotonic_ns;
   char source[16];               // "pmpi", "nccl", ...
   char job[32];                  // BULWARK_JOB_ID of the writer, if any
+  // The blocking call the writer's main thread is inside now, so the agent can see a hang
+  // without a record per entry. A seqlock: odd version while being written.
+  std::atomic<uint32_t> inflight_version;
+  uint8_t inflight_op;           // an Op; kUnknown when not inside a call
+  uint8_t reserved1[3];
+  uint64_t inflight_comm_id;
+  uint64_t inflight_seq;
+  int64_t inflight_enter_ns;
   alignas(64) std::atomic<uint64_t> head;   // next index to reserve (writers)
   alignas(64) std::atomic<uint64_t> tail;   // next index to read (reader)
   alignas(64) std::atomic<uint64_t> drops;  // records lost because the ring was full
 };
 // The layout is part of the ring ABI: a change means a new kVersion.
 static_assert(sizeof(RingHeader) == 320 && offsetof(RingHeader, anchor_realtime_ns) == 32 &&
-              offsetof(RingHeader, job) == 64 && offsetof(RingHeader, head) == 128 &&
+              offsetof(RingHeader, job) == 64 && offsetof(RingHeader, inflight_version) == 96 &&
+              offsetof(RingHeader, inflight_enter_ns) == 120 && offsetof(RingHeader, head) == 128 &&
               offsetof(RingHeader, tail) == 192 && offsetof(RingHeader, drops) == 256);
 
 // Bytes a ring of `capacity` records takes.
@@ -121,10 +130,32 @@ class RingWriter {
   }
   RingHeader* header() const { return header_; }
 
+  // Marks the main thread as inside a blocking call (enter) or out of it (Leave).
+  void Enter(Op op, uint64_t comm_id, uint64_t seq, int64_t enter_ns) {
+    RingHeader& h = *header_;
+    const uint32_t v = h.inflight_version.load(std::memory_order_relaxed);
+    h.inflight_version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    h.inflight_op = static_cast<uint8_t>(op);
+    h.inflight_comm_id = comm_id;
+    h.inflight_seq = seq;
+    h.inflight_enter_ns = enter_ns;
+    h.inflight_version.store(v + 2, std::memory_order_release);
+  }
+  void Leave() { Enter(Op::kUnknown, 0, 0, 0); }
+
  private:
   RingHeader* header_ = nullptr;
   RingSlot* slots_ = nullptr;
   uint64_t mask_ = 0;
+};
+
+// The call a writer is inside, as the reader last saw it consistently.
+struct InFlight {
+  Op op = Op::kUnknown;  // kUnknown: not inside a call
+  uint64_t comm_id = 0;
+  uint64_t seq = 0;
+  int64_t enter_ns = 0;
 };
 
 // The reader's side: a ring someone else wrote, mapped here. Trusts nothing in it.
@@ -139,6 +170,8 @@ class RingReader {
   // Copies up to `max` complete events into `out`, in order; returns how many.
   size_t Drain(Event* out, size_t max);
   uint64_t drops() const { return header_->drops.load(std::memory_order_relaxed); }
+  // False when the writer was mid-update on every try (read again later).
+  bool ReadInFlight(InFlight* out) const;
   const RingHeader& header() const { return *header_; }
 
  private:

@@ -36,7 +36,7 @@ std::string AgentSocketPath() {
   return env && *env ? env : kDefaultAgentSocket;
 }
 
-bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const char* source, const char* job,
+bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const WriterIdentity& who,
                        WriterChannel* out, std::string* error) {
   sockaddr_un addr;
   if (!FillAddress(socket_path, &addr, error)) return false;
@@ -60,8 +60,11 @@ bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const 
   }
   RingWriter writer;
   if (memory != MAP_FAILED) {
-    writer = RingWriter::Create(memory, capacity, static_cast<int32_t>(getpid()), source);
-    if (job) std::strncpy(writer.header()->job, job, sizeof(writer.header()->job) - 1);
+    writer = RingWriter::Create(memory, capacity, static_cast<int32_t>(getpid()), who.source);
+    if (writer.valid()) {
+      if (who.job) std::strncpy(writer.header()->job, who.job, sizeof(writer.header()->job) - 1);
+      writer.header()->world_rank = who.world_rank;
+    }
   }
   bool ok = writer.valid();
   if (ok) {
@@ -104,6 +107,10 @@ bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const 
   out->writer = writer;
   out->socket_fd = sock;
   return true;
+}
+
+void SayFinished(const WriterChannel& channel) {
+  if (channel.socket_fd >= 0) (void)!send(channel.socket_fd, &kFinishedByte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 bool AcceptRing(int connection_fd, AcceptedRing* out, std::string* error) {

@@ -25,9 +25,21 @@ struct WriterChannel {
   int socket_fd = -1;  // kept open for the life of the process: its closing means "writer gone"
 };
 
+// Who is writing: goes into the ring header before the agent first reads it.
+struct WriterIdentity {
+  const char* source = "";   // "pmpi", "nccl"
+  const char* job = nullptr;  // BULWARK_JOB_ID, if any
+  int world_rank = -1;
+};
+
+// Written by a writer on its connection when it finishes cleanly (MPI_Finalize, NCCL
+// finalize): a connection that closes without it means the writer died.
+constexpr char kFinishedByte = 'F';
+void SayFinished(const WriterChannel& channel);
+
 // Creates a ring of `capacity` slots and registers it with the agent at `socket_path`.
 // On failure returns false and says why in *error (no agent listening, agent refused).
-bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const char* source, const char* job,
+bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const WriterIdentity& who,
                        WriterChannel* out, std::string* error);
 
 // The agent's side of one registration.

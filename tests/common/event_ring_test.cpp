@@ -107,6 +107,25 @@ TEST(EventRingTest, ManyWritersOneReaderLoseNothingUncounted) {
   EXPECT_EQ(received + r.drops(), static_cast<uint64_t>(kThreads) * kPerThread);
 }
 
+TEST(EventRingTest, TheCallInFlightIsVisibleToTheReader) {
+  Memory m(8);
+  RingWriter w = RingWriter::Create(m.aligned(), 8, 77, "test");
+  std::string error;
+  RingReader r = RingReader::Attach(m.aligned(), m.bytes, &error);
+  InFlight seen;
+  ASSERT_TRUE(r.ReadInFlight(&seen));
+  EXPECT_EQ(seen.op, Op::kUnknown);
+  w.Enter(Op::kBarrier, 0xabc, 41, 123456);
+  ASSERT_TRUE(r.ReadInFlight(&seen));
+  EXPECT_EQ(seen.op, Op::kBarrier);
+  EXPECT_EQ(seen.comm_id, 0xabcu);
+  EXPECT_EQ(seen.seq, 41u);
+  EXPECT_EQ(seen.enter_ns, 123456);
+  w.Leave();
+  ASSERT_TRUE(r.ReadInFlight(&seen));
+  EXPECT_EQ(seen.op, Op::kUnknown);
+}
+
 TEST(EventRingTest, ReaderRefusesRingsItDoesNotUnderstand) {
   Memory m(16);
   RingWriter w = RingWriter::Create(m.aligned(), 16, 77, "test");
@@ -165,7 +184,7 @@ TEST(RingChannelTest, HandsTheRingToTheAgentWhoSeesTheWriterPidAndItsDeath) {
   if (child == 0) {
     WriterChannel channel;
     std::string error;
-    if (!OpenWriterChannel(agent.path(), 64, "pmpi", "job-7", &channel, &error)) _exit(1);
+    if (!OpenWriterChannel(agent.path(), 64, {"pmpi", "job-7", 3}, &channel, &error)) _exit(1);
     for (uint64_t i = 0; i < 10; ++i) channel.writer.Append(MakeEvent(i));
     pause();  // until killed
     _exit(0);
@@ -178,6 +197,7 @@ TEST(RingChannelTest, HandsTheRingToTheAgentWhoSeesTheWriterPidAndItsDeath) {
   EXPECT_EQ(ring.pid, child);
   EXPECT_STREQ(ring.reader.header().source, "pmpi");
   EXPECT_STREQ(ring.reader.header().job, "job-7");
+  EXPECT_EQ(ring.reader.header().world_rank, 3);
   Event out[16];
   size_t got = 0;
   for (int i = 0; i < 500 && got < 10; ++i) {
@@ -198,9 +218,9 @@ TEST(RingChannelTest, HandsTheRingToTheAgentWhoSeesTheWriterPidAndItsDeath) {
 TEST(RingChannelTest, WithoutAnAgentTheWriterIsToldWhy) {
   WriterChannel channel;
   std::string error;
-  EXPECT_FALSE(OpenWriterChannel("/tmp/bw-nobody-listens.sock", 64, "pmpi", nullptr, &channel, &error));
+  EXPECT_FALSE(OpenWriterChannel("/tmp/bw-nobody-listens.sock", 64, {"pmpi", nullptr, 0}, &channel, &error));
   EXPECT_EQ(error, "no agent at /tmp/bw-nobody-listens.sock (No such file or directory)");
-  EXPECT_FALSE(OpenWriterChannel(std::string(200, 'x'), 64, "pmpi", nullptr, &channel, &error));
+  EXPECT_FALSE(OpenWriterChannel(std::string(200, 'x'), 64, {"pmpi", nullptr, 0}, &channel, &error));
   EXPECT_NE(error.find("is longer than 107 bytes"), std::string::npos) << error;
 }
 
@@ -230,7 +250,7 @@ TEST(RingChannelTest, AgentRefusesARingOfAnotherVersionAndTheWriterHearsIt) {
   });
   WriterChannel channel;
   std::string error;
-  EXPECT_FALSE(OpenWriterChannel(agent.path(), 64, "pmpi", nullptr, &channel, &error));
+  EXPECT_FALSE(OpenWriterChannel(agent.path(), 64, {"pmpi", nullptr, 0}, &channel, &error));
   agent_side.join();
   EXPECT_EQ(error, "agent at " + agent.path() + " refused the ring (see the agent's log)");
   EXPECT_NE(agent_error.find("refused: ring version 9, this agent reads version 1"), std::string::npos) << agent_error;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/process_job.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -27,12 +28,7 @@ using namespace std::chrono_literals;
 
 const std::string kTiny = std::string(BULWARK_SOURCE_DIR) + "/trainer/configs/tiny.yaml";
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadFile(const fs::path& p) { return bulwark::testing::ReadWholeFile(p); }
 
 std::vector<json> JsonLines(const std::string& text) {
   std::vector<json> out;
@@ -46,63 +42,12 @@ std::vector<json> JsonLines(const std::string& text) {
   return out;
 }
 
-// One mpirun job in its own process group, its output captured to files.
-class Job {
+// bulwark-train under mpirun, its output captured to files.
+class Job : public bulwark::testing::ProcessJob {
  public:
-  Job(int ranks, std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    static int counter = 0;
-    dir_ = fs::path(bulwark::testing::UniqueTempDir()) / ("job-" + std::to_string(counter++));
-    fs::create_directories(dir_);
-    std::vector<std::string> argv = {BULWARK_MPIRUN, "-np", std::to_string(ranks), BULWARK_TRAIN_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int out = ::open((dir_ / "stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = ::open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> cargv;
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execv(cargv[0], cargv.data());
-      ::_exit(127);
-    }
-    ::setpgid(pid_, pid_);
-  }
-  ~Job() {
-    if (pid_ > 0 && !done_) {
-      ::kill(-pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  Job(int ranks, std::vector<std::string> args, std::map<std::string, std::string> env = {})
+      : ProcessJob(Argv(ranks, std::move(args)), std::move(env)) {}
 
-  // Exit code of mpirun; fails the test (and kills the job) past the deadline.
-  int Wait(std::chrono::seconds limit = 240s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "job did not finish in " << limit.count() << " s; stderr:\n" << err();
-        ::kill(-pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    done_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool Running() { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-  void Kill() {
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    done_ = true;
-  }
-
-  std::string out() const { return ReadFile(dir_ / "stdout"); }
-  std::string err() const { return ReadFile(dir_ / "stderr"); }
   std::vector<json> steps() const { return JsonLines(out()); }
   std::vector<json> faults() const {
     std::vector<json> f;
@@ -110,12 +55,13 @@ class Job {
       if (j.value("event", "") == "fault") f.push_back(j);
     return f;
   }
-  fs::path dir() const { return dir_; }
 
  private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-  bool done_ = false;
+  static std::vector<std::string> Argv(int ranks, std::vector<std::string> args) {
+    std::vector<std::string> argv = {BULWARK_MPIRUN, "-np", std::to_string(ranks), BULWARK_TRAIN_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
 };
 
 std::vector<std::string> Digests(const std::vector<json>& steps) {
