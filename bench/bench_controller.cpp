@@ -45,15 +45,25 @@ double CpuSeconds(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// One batch for 8 ranks with 4 communicators each: about 3 KB, what an agent ships every 5 s.
+// One batch for 8 ranks with 4 communicators each: about 4 KB, what an agent ships every 5 s.
 std::string Telemetry() {
   bulwark::TelemetryBatch batch;
   batch.time_ms = 1795430213074;
   for (int r = 0; r < 8; ++r) {
     bulwark::RankTelemetry rank{r, 40000 + r, {}};
     for (int c = 0; c < 4; ++c) {
-      rank.comms.push_back({"c" + std::to_string(c) + "f3a9b2", c == 0 ? "allreduce" : "allgather", 1200, 268435456,
-                            1834.25, 2990.5, 98231});
+      bulwark::CommStats s;
+      s.comm = "00000000c" + std::to_string(c) + "f3a9b2";
+      s.op = c == 0 ? "allreduce" : "allgather";
+      s.calls = 1200;
+      s.bytes = 268435456;
+      s.mean_us = 1834.25;
+      s.max_us = 2990.5;
+      s.p50_us = 1790.5;
+      s.p99_us = 2875.25;
+      s.last_seq = 98231;
+      s.last_seq_done = 98230;
+      rank.comms.push_back(std::move(s));
     }
     batch.ranks.push_back(std::move(rank));
   }

@@ -14,7 +14,7 @@ enum class Slot {
   kNone,
   kBatches, kBatch, kTimeMs, kRanks,
   kRankItem, kRank, kPid, kComms,
-  kCommItem, kComm, kOp, kCalls, kBytes, kMeanUs, kMaxUs, kLastSeq,
+  kCommItem, kComm, kOp, kCalls, kBytes, kMeanUs, kMaxUs, kP50Us, kP99Us, kLastSeq, kLastSeqDone, kInCallUs,
 };
 
 enum class FrameKind { kRoot, kBatchList, kBatch, kRankList, kRank, kCommList, kComm };
@@ -53,6 +53,10 @@ Slot FieldOf(FrameKind object, const std::string& key) {
       if (key == "mean_us") return Slot::kMeanUs;
       if (key == "max_us") return Slot::kMaxUs;
       if (key == "last_seq") return Slot::kLastSeq;
+      if (key == "p50_us") return Slot::kP50Us;
+      if (key == "p99_us") return Slot::kP99Us;
+      if (key == "last_seq_done") return Slot::kLastSeqDone;
+      if (key == "in_call_us") return Slot::kInCallUs;
       break;
     default:
       break;
@@ -61,6 +65,11 @@ Slot FieldOf(FrameKind object, const std::string& key) {
 }
 
 uint32_t Bit(Slot s) { return 1u << static_cast<int>(s); }
+static_assert(static_cast<int>(Slot::kInCallUs) < 32, "seen bits fit in a uint32_t");
+
+bool IsNumberSlot(Slot s) {
+  return s == Slot::kMeanUs || s == Slot::kMaxUs || s == Slot::kP50Us || s == Slot::kP99Us || s == Slot::kInCallUs;
+}
 
 // nlohmann's SAX events, checked against the telemetry schema as they arrive.
 class TelemetryReader : public json::json_sax_t {
@@ -77,14 +86,14 @@ class TelemetryReader : public json::json_sax_t {
   bool number_unsigned(json::number_unsigned_t v) override {
     if (v > static_cast<uint64_t>(INT64_MAX)) {
       const Slot s = ValueSlot();
-      if (s == Slot::kMeanUs || s == Slot::kMaxUs) return Number(static_cast<double>(v));
+      if (IsNumberSlot(s)) return Number(static_cast<double>(v));
       return Integer(0, true);
     }
     return Integer(static_cast<int64_t>(v), false);
   }
   bool number_float(json::number_float_t v, const json::string_t&) override {
     const Slot s = ValueSlot();
-    if (s == Slot::kMeanUs || s == Slot::kMaxUs) return Number(v);
+    if (IsNumberSlot(s)) return Number(v);
     if (IsIntSlot(s)) return Fail(FieldPath(), "must be an integer, got a fraction or an out-of-range number");
     return Scalar("number");
   }
@@ -174,7 +183,7 @@ class TelemetryReader : public json::json_sax_t {
  private:
   static bool IsIntSlot(Slot s) {
     return s == Slot::kTimeMs || s == Slot::kRank || s == Slot::kPid || s == Slot::kCalls || s == Slot::kBytes ||
-           s == Slot::kLastSeq;
+           s == Slot::kLastSeq || s == Slot::kLastSeqDone;
   }
 
   // The slot the next value fills: the current field of an object, or a list item.
@@ -191,7 +200,7 @@ class TelemetryReader : public json::json_sax_t {
 
   bool Integer(int64_t v, bool out_of_range) {
     const Slot s = ValueSlot();
-    if (s == Slot::kMeanUs || s == Slot::kMaxUs) return Number(static_cast<double>(v));
+    if (IsNumberSlot(s)) return Number(static_cast<double>(v));
     if (!IsIntSlot(s)) return Scalar("number");
     if (out_of_range) return Fail(FieldPath(), "is out of range");
     int64_t max = INT64_MAX;
@@ -207,6 +216,7 @@ class TelemetryReader : public json::json_sax_t {
       case Slot::kPid: CurrentRank().pid = v; break;
       case Slot::kCalls: CurrentComm().calls = v; break;
       case Slot::kBytes: CurrentComm().bytes = v; break;
+      case Slot::kLastSeqDone: CurrentComm().last_seq_done = v; break;
       default: CurrentComm().last_seq = v; break;
     }
     return true;
@@ -219,7 +229,14 @@ class TelemetryReader : public json::json_sax_t {
     }
     const Slot s = ValueSlot();
     Seen(s);
-    (s == Slot::kMeanUs ? CurrentComm().mean_us : CurrentComm().max_us) = v;
+    CommStats& c = CurrentComm();
+    switch (s) {
+      case Slot::kMeanUs: c.mean_us = v; break;
+      case Slot::kMaxUs: c.max_us = v; break;
+      case Slot::kP50Us: c.p50_us = v; break;
+      case Slot::kP99Us: c.p99_us = v; break;
+      default: c.in_call_us = v; break;
+    }
     return true;
   }
 
@@ -238,7 +255,10 @@ class TelemetryReader : public json::json_sax_t {
       case Slot::kComm:
       case Slot::kOp: return Fail(path, std::string("must be a string, got ") + got);
       case Slot::kMeanUs:
-      case Slot::kMaxUs: return Fail(path, std::string("must be a number, got ") + got);
+      case Slot::kMaxUs:
+      case Slot::kP50Us:
+      case Slot::kP99Us:
+      case Slot::kInCallUs: return Fail(path, std::string("must be a number, got ") + got);
       default: return Fail(path, std::string("must be an integer, got ") + got);
     }
   }
@@ -307,7 +327,8 @@ nlohmann::json ToJson(const TelemetryBatch& batch) {
     json comms = json::array();
     for (const auto& c : r.comms) {
       comms.push_back({{"comm", c.comm}, {"op", c.op}, {"calls", c.calls}, {"bytes", c.bytes},
-                       {"mean_us", c.mean_us}, {"max_us", c.max_us}, {"last_seq", c.last_seq}});
+                       {"mean_us", c.mean_us}, {"max_us", c.max_us}, {"p50_us", c.p50_us}, {"p99_us", c.p99_us},
+                       {"last_seq", c.last_seq}, {"last_seq_done", c.last_seq_done}, {"in_call_us", c.in_call_us}});
     }
     ranks.push_back({{"rank", r.rank}, {"pid", r.pid}, {"comms", std::move(comms)}});
   }

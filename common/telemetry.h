@@ -1,7 +1,8 @@
 // Telemetry as agents ship it to the controller: per rank, per communicator, the collective
 // statistics of one interval. The wire form is JSON:
 //   {"batches":[{"time_ms":T,"ranks":[{"rank":R,"pid":P,"comms":[{"comm":"...","op":"...",
-//     "calls":N,"bytes":B,"mean_us":M,"max_us":X,"last_seq":S}]}]}]}
+//     "calls":N,"bytes":B,"mean_us":M,"max_us":X,"p50_us":P,"p99_us":Q,"last_seq":S,
+//     "last_seq_done":D,"in_call_us":I}]}]}]}
 // It is the controller's busiest input (every node, every few seconds, kilobytes each), so it
 // is read by a streaming parser straight into these structs: no JSON tree is built and freed
 // per request. The reading is as strict as StrictJson and its errors name the same paths
@@ -18,12 +19,17 @@ namespace bulwark {
 
 struct CommStats {
   std::string comm;  // communicator id, agreed by all its members
-  std::string op;    // allreduce, allgather, ...
-  int64_t calls = 0;
+  std::string op;    // the latest call's kind: allreduce, allgather, ...
+  int64_t calls = 0;  // completed, since the rank started
   int64_t bytes = 0;
+  // Over the rank's most recent calls on this communicator (a rolling window).
   double mean_us = 0;
   double max_us = 0;
-  int64_t last_seq = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  int64_t last_seq = 0;       // highest sequence number begun
+  int64_t last_seq_done = 0;  // highest sequence number finished
+  double in_call_us = 0;      // time inside the current call; 0 when not in one
 };
 
 struct RankTelemetry {

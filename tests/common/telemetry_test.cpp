@@ -13,7 +13,8 @@ using json = nlohmann::json;
 
 const char* kBody =
     R"({"batches":[{"time_ms":17,"ranks":[{"rank":0,"pid":41,"comms":[{"comm":"c0","op":"allreduce","calls":10,)"
-    R"("bytes":4096,"mean_us":12.5,"max_us":40,"last_seq":9}]},{"rank":1,"comms":[]}]},{"time_ms":18}]})";
+    R"("bytes":4096,"mean_us":12.5,"max_us":40,"p99_us":39.5,"last_seq":9,"last_seq_done":8,"in_call_us":3}]},)"
+    R"({"rank":1,"comms":[]}]},{"time_ms":18}]})";
 
 std::string ErrorOf(const std::string& text) {
   try {
@@ -38,7 +39,10 @@ json ReferenceRead(const std::string& text) {
         r["comms"].push_back({{"comm", comm.RequiredString("comm")}, {"op", comm.RequiredString("op")},
                               {"calls", comm.Int("calls", 0, 0, INT64_MAX)}, {"bytes", comm.Int("bytes", 0, 0, INT64_MAX)},
                               {"mean_us", comm.Number("mean_us", 0, 0, 1e15)}, {"max_us", comm.Number("max_us", 0, 0, 1e15)},
-                              {"last_seq", comm.Int("last_seq", 0, 0, INT64_MAX)}});
+                              {"p50_us", comm.Number("p50_us", 0, 0, 1e15)}, {"p99_us", comm.Number("p99_us", 0, 0, 1e15)},
+                              {"last_seq", comm.Int("last_seq", 0, 0, INT64_MAX)},
+                              {"last_seq_done", comm.Int("last_seq_done", 0, 0, INT64_MAX)},
+                              {"in_call_us", comm.Number("in_call_us", 0, 0, 1e15)}});
         comm.Finish();
       }
       rank.Finish();
@@ -70,6 +74,9 @@ TEST(TelemetryTest, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(c.mean_us, 12.5);
   EXPECT_DOUBLE_EQ(c.max_us, 40);
   EXPECT_EQ(c.last_seq, 9);
+  EXPECT_EQ(c.last_seq_done, 8);
+  EXPECT_DOUBLE_EQ(c.p99_us, 39.5);
+  EXPECT_DOUBLE_EQ(c.in_call_us, 3);
   EXPECT_EQ(batches[0].ranks[1].rank, 1);
   EXPECT_EQ(batches[0].ranks[1].pid, 0);
   EXPECT_TRUE(batches[1].ranks.empty());
