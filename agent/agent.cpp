@@ -36,14 +36,26 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
       node_(std::move(node)),
       token_(std::move(token)),
       started_mono_ms_(MonotonicMs()),
-      ranks_(node_.name, config_.work_dir),
+      ranks_(node_.name, config_.work_dir, {{"BULWARK_AGENT_SOCKET", config_.hooks_socket}}),
       telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
       events_(static_cast<size_t>(config_.event_buffer)) {}
 
+Status Agent::StartHooks() {
+  auto hooks = HookIntake::Start(
+      {config_.hooks_socket, config_.local_hang_ms}, [this](json event) { events_.Push(std::move(event)); },
+      [this](const std::string& line) { Log(node_.name, line); });
+  if (!hooks.ok()) return hooks.status();
+  hooks_ = std::move(hooks.value());
+  return Status::Ok();
+}
+
 void Agent::Run(const std::atomic<bool>* stop) {
   std::thread commands([this, stop] { CommandLoop(stop); });
+  std::thread hooks;
+  if (hooks_) hooks = std::thread([this, stop] { hooks_->Run(stop); });
   MainLoop(stop);
   commands.join();
+  if (hooks.joinable()) hooks.join();
   const int stopped = ranks_.Stop(2000);
   if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
 }
@@ -70,8 +82,10 @@ void Agent::MainLoop(const std::atomic<bool>* stop) {
     const int64_t now = MonotonicMs();
     if (now >= next_telemetry) {
       next_telemetry = now + config_.telemetry_interval_ms;
-      if (ranks_.running() > 0) {
-        // One record per local rank; the hooks (issue 4) fill in per-communicator statistics.
+      if (auto summary = hooks_ ? hooks_->Summary(WallMs()) : std::nullopt) {
+        telemetry_.Push(ToJson(*summary));
+      } else if (ranks_.running() > 0) {
+        // Ranks that are not hooked: at least say they run.
         json ranks = json::array();
         for (const auto& r : ranks_.Status()) ranks.push_back({{"rank", r["rank"]}, {"pid", r["pid"]}, {"comms", json::array()}});
         telemetry_.Push({{"time_ms", WallMs()}, {"ranks", ranks}});
@@ -223,7 +237,8 @@ json Agent::Execute(const json& command, bool* ok) {
               {"telemetry_dropped", telemetry_.dropped()},
               {"events_dropped", events_.dropped()},
               {"uptime_ms", MonotonicMs() - started_mono_ms_},
-              {"registrations", counters_.registrations.load()}};
+              {"registrations", counters_.registrations.load()},
+              {"hooks", hooks_ ? hooks_->StatusJson() : json()}};
     }
   } catch (const std::exception& e) {
     *ok = false;
@@ -247,6 +262,7 @@ std::string Agent::MetricsText() const {
   line("bulwark_agent_telemetry_buffered", "gauge", static_cast<double>(telemetry_.size()));
   line("bulwark_agent_telemetry_dropped_total", "counter", static_cast<double>(telemetry_.dropped()));
   line("bulwark_agent_events_dropped_total", "counter", static_cast<double>(events_.dropped()));
+  if (hooks_) out += hooks_->MetricsText();
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_config.h"
+#include "agent/hook_intake.h"
 #include "agent/rank_supervisor.h"
 #include "common/node_info.h"
 
@@ -71,6 +72,9 @@ class Agent {
  public:
   Agent(AgentConfig config, NodeInfo node, std::string token);
 
+  // Opens the socket the hooks register their rings on; call before Run.
+  Status StartHooks();
+
   // Runs until *stop becomes true; then stops the local ranks and returns.
   void Run(const std::atomic<bool>* stop);
 
@@ -95,6 +99,7 @@ class Agent {
   BoundedBuffer telemetry_;
   BoundedBuffer events_;
   AgentCounters counters_;
+  std::unique_ptr<HookIntake> hooks_;
 };
 
 }  // namespace bulwark::agent

@@ -81,6 +81,13 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     c.sysfs_root = discovery.String("sysfs_root", "/sys");
     c.procfs_root = discovery.String("procfs_root", "/proc");
     discovery.Finish();
+    auto hooks = root.Map("hooks");
+    c.hooks_socket = hooks.String("socket", c.hooks_socket);
+    if (c.hooks_socket.empty() || c.hooks_socket.size() > 107) {
+      hooks.Fail("socket", "must be a Unix socket path of 1 to 107 bytes (or '@name' for an abstract one)");
+    }
+    c.local_hang_ms = hooks.Int("local_hang_ms", c.local_hang_ms, 100, 3600000);
+    hooks.Finish();
     auto self_check = root.Map("self_check");
     c.self_check_fail = self_check.StringList("fail");
     self_check.Finish();

@@ -40,6 +40,8 @@ struct AgentConfig {
   std::string sysfs_root = "/sys";
   std::string procfs_root = "/proc";
   std::vector<std::string> self_check_fail;  // fault injection: checks forced to fail
+  std::string hooks_socket = "/run/bulwark/agent.sock";  // '@name': abstract namespace
+  int64_t local_hang_ms = 60000;
   NodeOverrides node;
 };
 

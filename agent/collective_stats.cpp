@@ -53,6 +53,17 @@ void CollectiveStats::SetInFlight(pid_t pid, const ring::InFlight& call) {
   }
 }
 
+void CollectiveStats::MarkGone(pid_t pid) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  it->second.gone = true;
+  it->second.in_flight = {};  // a dead process is inside no call
+}
+
+void CollectiveStats::PruneGone() {
+  for (auto it = procs_.begin(); it != procs_.end();) it = it->second.gone ? procs_.erase(it) : std::next(it);
+}
+
 void CollectiveStats::Forget(pid_t pid) { procs_.erase(pid); }
 
 std::vector<LocalHang> CollectiveStats::NewHangs(int64_t now_ns, int64_t threshold_ns) {

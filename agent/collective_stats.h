@@ -57,7 +57,10 @@ class CollectiveStats {
   void Add(pid_t pid, int world_rank, const ring::Event* events, size_t count);
   // The call the process is inside now (op kUnknown: none), as read from its ring.
   void SetInFlight(pid_t pid, const ring::InFlight& call);
-  // A process whose ring closed: its statistics go with it.
+  // A process whose ring closed: its final statistics stay for one more summary, so the
+  // controller learns how a short job ended; PruneGone drops them after that.
+  void MarkGone(pid_t pid);
+  void PruneGone();
   void Forget(pid_t pid);
 
   // Processes inside one call for longer than `threshold_ns`, each call reported once.
@@ -75,6 +78,7 @@ class CollectiveStats {
     int world_rank = -1;
     std::map<uint64_t, CommRankStats> comms;  // by communicator id
     ring::InFlight in_flight;
+    bool gone = false;
     uint64_t hang_reported_seq = UINT64_MAX;
     uint64_t hang_reported_comm = 0;
   };

@@ -77,6 +77,10 @@ int Run(int argc, char** argv) {
   const std::string address = config->listen_host + ":" + std::to_string(server.value()->port());
   node.agent_url = "http://" + address;
   Agent agent(config.value(), node, token.value());
+  if (Status hooks = agent.StartHooks(); !hooks.ok()) {
+    std::fprintf(stderr, "bulwark-agent: hooks socket: %s\n", hooks.message().c_str());
+    return 4;
+  }
   agent_ptr = &agent;
   if (!config->address_file.empty()) {
     std::ofstream(config->address_file + ".tmp") << address << "\n";
@@ -91,7 +95,7 @@ int Run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   LogLine("bulwark-agent[" + node.name + "]", "starting: controller " + config->controller_url + ", serving " + address +
                                                   ", " + std::to_string(node.nics.size()) + " NICs, " +
-                                                  std::to_string(node.cpus) + " CPUs");
+                                                  std::to_string(node.cpus) + " CPUs, hooks socket " + config->hooks_socket);
   agent.Run(&g_stop);
   io.stop();
   http_thread.join();

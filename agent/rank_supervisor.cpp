@@ -14,8 +14,8 @@
 
 namespace bulwark::agent {
 
-RankSupervisor::RankSupervisor(std::string node, std::string work_dir)
-    : node_(std::move(node)), work_dir_(std::move(work_dir)) {}
+RankSupervisor::RankSupervisor(std::string node, std::string work_dir, std::map<std::string, std::string> base_env)
+    : node_(std::move(node)), work_dir_(std::move(work_dir)), base_env_(std::move(base_env)) {}
 
 Result<nlohmann::json> RankSupervisor::Start(const std::vector<std::string>& argv, int count, int first_rank,
                                              const std::map<std::string, std::string>& env) {
@@ -30,6 +30,7 @@ Result<nlohmann::json> RankSupervisor::Start(const std::vector<std::string>& arg
     // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
     std::vector<std::string> env_strings = {"BULWARK_NODE=" + node_, "BULWARK_RANK=" + std::to_string(rank),
                                             "BULWARK_LOCAL_RANK=" + std::to_string(i)};
+    for (const auto& [k, v] : base_env_) env_strings.push_back(k + "=" + v);
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -25,7 +25,8 @@ struct RankExit {
 
 class RankSupervisor {
  public:
-  RankSupervisor(std::string node, std::string work_dir);
+  // `base_env` goes to every rank (the agent socket, say), before a start's own env.
+  RankSupervisor(std::string node, std::string work_dir, std::map<std::string, std::string> base_env = {});
 
   // Starts `count` ranks numbered first_rank..; each gets BULWARK_NODE, BULWARK_RANK,
   // BULWARK_LOCAL_RANK and `env`, with output in <work_dir>/rank-<rank>.log.
@@ -48,6 +49,7 @@ class RankSupervisor {
 
   std::string node_;
   std::string work_dir_;
+  std::map<std::string, std::string> base_env_;
   mutable std::mutex mutex_;
   std::vector<Rank> ranks_;
   std::vector<RankExit> exited_;  // reaped during Stop, reported by the next Reap

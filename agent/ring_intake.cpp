@@ -13,20 +13,26 @@
 namespace bulwark::agent {
 
 Result<std::unique_ptr<RingIntake>> RingIntake::Listen(const std::string& socket_path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return Status::Error("agent socket path '" + socket_path + "' is longer than " +
-                         std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  sockaddr_un addr;
+  socklen_t addr_length;
+  std::string error;
+  if (!ring::UnixSocketAddress(socket_path, &addr, &addr_length, &error)) return Status::Error("agent " + error);
+  const bool abstract = socket_path[0] == '@';
+  if (!abstract) {
+    std::error_code ec;
+    const auto folder = std::filesystem::path(socket_path).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+    // A socket file nobody answers on was left by an agent that died; one that answers
+    // belongs to a live agent, which must keep it.
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&addr), addr_length) == 0;
+    if (probe >= 0) close(probe);
+    if (live) return Status::Error("another agent already listens on " + socket_path);
+    ::unlink(socket_path.c_str());
   }
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  std::error_code ec;
-  const auto folder = std::filesystem::path(socket_path).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  ::unlink(socket_path.c_str());  // a socket file left by an agent that died
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Error(std::string("socket: ") + std::strerror(errno));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 128) != 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_length) != 0 || listen(fd, 128) != 0) {
     const std::string why = std::strerror(errno);
     close(fd);
     return Status::Error("cannot listen on " + socket_path + ": " + why);
@@ -37,7 +43,7 @@ Result<std::unique_ptr<RingIntake>> RingIntake::Listen(const std::string& socket
 RingIntake::~RingIntake() {
   for (auto& r : rings_) ring::ReleaseRing(&r->accepted);
   close(listen_fd_);
-  ::unlink(path_.c_str());
+  if (path_[0] != '@') ::unlink(path_.c_str());
 }
 
 void RingIntake::Poll(int timeout_ms, IntakeSink* sink) {

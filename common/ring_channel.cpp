@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,18 +19,26 @@ constexpr char kRefused = 'R';
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-bool FillAddress(const std::string& path, sockaddr_un* addr, std::string* error) {
+}  // namespace
+
+bool UnixSocketAddress(const std::string& path, sockaddr_un* addr, socklen_t* length, std::string* error) {
   *addr = {};
   addr->sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr->sun_path)) {
-    *error = "socket path '" + path + "' is longer than " + std::to_string(sizeof(addr->sun_path) - 1) + " bytes";
+  if (path.empty() || path.size() >= sizeof(addr->sun_path)) {
+    *error = path.empty() ? std::string("socket path is empty")
+                          : "socket path '" + path + "' is longer than " + std::to_string(sizeof(addr->sun_path) - 1) +
+                                " bytes";
     return false;
   }
-  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
+  std::memcpy(addr->sun_path, path.data(), path.size());
+  if (path[0] == '@') {  // abstract: a leading NUL, and the length says where the name ends
+    addr->sun_path[0] = '\0';
+    *length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  } else {
+    *length = static_cast<socklen_t>(sizeof(sockaddr_un));
+  }
   return true;
 }
-
-}  // namespace
 
 std::string AgentSocketPath() {
   const char* env = std::getenv("BULWARK_AGENT_SOCKET");
@@ -39,10 +48,11 @@ std::string AgentSocketPath() {
 bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const WriterIdentity& who,
                        WriterChannel* out, std::string* error) {
   sockaddr_un addr;
-  if (!FillAddress(socket_path, &addr, error)) return false;
+  socklen_t addr_length;
+  if (!UnixSocketAddress(socket_path, &addr, &addr_length, error)) return false;
   const int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return (*error = Errno("socket"), false);
-  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), addr_length) != 0) {
     *error = "no agent at " + socket_path + " (" + std::strerror(errno) + ")";
     close(sock);
     return false;

@@ -6,7 +6,9 @@
 // Libc only, like event_ring.h: the writer half runs inside other people's programs.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cstddef>
 #include <string>
@@ -15,9 +17,14 @@
 
 namespace bulwark::ring {
 
-// $BULWARK_AGENT_SOCKET, else this.
+// $BULWARK_AGENT_SOCKET, else this. A path starting with '@' names a socket in the abstract
+// namespace (no file, no length trouble from deep folders; scoped to the network namespace),
+// which is what a local cluster of logical nodes uses.
 constexpr const char* kDefaultAgentSocket = "/run/bulwark/agent.sock";
 std::string AgentSocketPath();
+
+// Fills a Unix socket address for `path` (see above); false with *error when it is too long.
+bool UnixSocketAddress(const std::string& path, sockaddr_un* addr, socklen_t* length, std::string* error);
 
 // A ring this process created and the agent accepted.
 struct WriterChannel {

@@ -129,6 +129,9 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          "address_file: " + node_dir + "/agent.addr\n"
          "work_dir: " + node_dir + "/work\n"
          "shm_prefix: /bulwark-" + std::to_string(::getpid()) + "-" + name + "\n"
+         "hooks: {socket: '@bulwark-" + std::to_string(::getpid()) + "-" + name + "', local_hang_ms: " +
+         std::to_string(o.local_hang_ms) + "}\n"
+         "telemetry_interval_ms: 1000\n"
          "role: " + (spare ? "spare" : "worker") + "\n"
          "heartbeat_interval_ms: " + std::to_string(o.heartbeat_ms) + "\n"
          "node:\n"

@@ -22,6 +22,7 @@ struct ClusterUpOptions {
   int heartbeat_ms = 1000;
   int missed_beats = 3;
   int restart_grace_ms = 15000;
+  int local_hang_ms = 60000;  // agents' threshold for a rank stuck inside one collective
   std::string bin_dir;  // where bulwark-controller and bulwark-agent are
 };
 

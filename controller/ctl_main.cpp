@@ -49,7 +49,7 @@ Cluster:
   events [--since ID] [--limit N] [--follow]
 
 Local cluster (a controller and agents as processes on this machine):
-  cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS]
+  cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS]
              [--restart-grace-ms MS] [--dir DIR]
   cluster status [--dir DIR]
   cluster down [--dir DIR]
@@ -268,6 +268,21 @@ int NodeDetail(Api& api, const Options& o, const std::string& name) {
       {"agent", Str(n, "agent_url")},     {"shm prefix", Str(n, "shm_prefix")},
       {"registrations", Str(n, "registrations")}, {"agent status", n["agent_status"].dump()}};
   std::printf("%s", RenderTable({"FIELD", "VALUE"}, rows).c_str());
+  const json& telemetry = n["last_telemetry"];
+  if (telemetry.is_object() && !telemetry["ranks"].empty()) {
+    // The hooks' view, as the agent last shipped it: one row per rank and communicator.
+    std::vector<std::vector<std::string>> colls;
+    auto us = [](const json& v) { return std::to_string(static_cast<int64_t>(v.get<double>())); };
+    for (const auto& r : telemetry["ranks"]) {
+      for (const auto& c : r["comms"]) {
+        colls.push_back({Str(r, "rank"), Str(c, "comm"), Str(c, "op"), Str(c, "calls"), Str(c, "last_seq"),
+                         Str(c, "last_seq_done"), us(c["p50_us"]), us(c["p99_us"]), us(c["in_call_us"])});
+      }
+    }
+    std::printf("\ncollectives at %s\n%s", IsoTime(telemetry["time_ms"].get<int64_t>()).c_str(),
+                RenderTable({"RANK", "COMM", "LAST OP", "CALLS", "SEQ BEGUN", "SEQ DONE", "P50 US", "P99 US", "IN CALL US"},
+                            colls).c_str());
+  }
   if (!n["commands"].empty()) {
     std::vector<std::vector<std::string>> cmds;
     for (const auto& c : n["commands"]) cmds.push_back({Str(c, "id"), Str(c, "kind"), Str(c, "state"), c["result"].dump().substr(0, 80)});
@@ -290,11 +305,14 @@ int Dispatch(Options& o) {
         if (o.flags.count("nodes-per-rack")) up.nodes_per_rack = std::stoi(o.flags["nodes-per-rack"]);
         if (o.flags.count("heartbeat-ms")) up.heartbeat_ms = std::stoi(o.flags["heartbeat-ms"]);
         if (o.flags.count("restart-grace-ms")) up.restart_grace_ms = std::stoi(o.flags["restart-grace-ms"]);
+        if (o.flags.count("local-hang-ms")) up.local_hang_ms = std::stoi(o.flags["local-hang-ms"]);
       } catch (const std::exception&) {
-        return Usage("--nodes, --spares, --nodes-per-rack and --heartbeat-ms take numbers");
+        return Usage("--nodes, --spares, --nodes-per-rack, --heartbeat-ms and --local-hang-ms take numbers");
       }
-      if (up.nodes < 1 || up.nodes > 256 || up.spares < 0 || up.spares > 64 || up.nodes_per_rack < 1 || up.heartbeat_ms < 50) {
-        return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50");
+      if (up.nodes < 1 || up.nodes > 256 || up.spares < 0 || up.spares > 64 || up.nodes_per_rack < 1 || up.heartbeat_ms < 50 ||
+          up.local_hang_ms < 100) {
+        return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
+                     "--local-hang-ms >= 100");
       }
       char self[4096] = {};
       const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -380,6 +398,7 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
+                                  "local-hang-ms",
                                   "reason", "as", "args", "since", "limit"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
   for (int i = 1; i < argc; ++i) {

@@ -75,7 +75,12 @@ int NonBlocking(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, ui
   ring::Event entered = e;
   entered.flags |= ring::kEntered;
   ring->Append(entered);
-  AddPending(*request, e);
+  if (*request == MPI_REQUEST_NULL) {  // done already (a one-rank communicator, say)
+    e.exit_ns = ring::MonotonicNs();
+    ring->Append(e);
+  } else {
+    AddPending(*request, e);
+  }
   return rc;
 }
 

@@ -2,6 +2,7 @@
 // requests of collectives started through the hook are tracked; while none is pending the
 // wrappers cost one atomic load on top of the real call (point-to-point heavy codes pay
 // nothing else).
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -13,7 +14,9 @@ namespace {
 
 struct Pending {
   std::mutex mu;
-  std::unordered_map<MPI_Request, ring::Event> by_request;
+  // A multimap: an MPI may hand out one shared, already-complete request object for every
+  // collective that finished at once (Open MPI does on a one-rank communicator).
+  std::unordered_multimap<MPI_Request, ring::Event> by_request;
   std::atomic<size_t> count{0};
 };
 
@@ -45,7 +48,7 @@ class Snapshot {
 void AddPending(MPI_Request request, const ring::Event& started) {
   Pending& t = Table();
   std::lock_guard<std::mutex> lock(t.mu);
-  t.by_request[request] = started;
+  t.by_request.emplace(request, started);
   t.count.store(t.by_request.size(), std::memory_order_release);
 }
 
@@ -55,13 +58,17 @@ void CompletePending(const MPI_Request* requests, int count) {
   const int64_t now = ring::MonotonicNs();
   Pending& t = Table();
   std::lock_guard<std::mutex> lock(t.mu);
+  std::vector<ring::Event> done;
   for (int i = 0; i < count; ++i) {
-    auto it = t.by_request.find(requests[i]);
-    if (it == t.by_request.end()) continue;
-    ring::Event e = it->second;
+    auto [first, last] = t.by_request.equal_range(requests[i]);
+    for (auto it = first; it != last; ++it) done.push_back(it->second);
+    t.by_request.erase(first, last);
+  }
+  // Calls seen complete together are recorded in the order they began.
+  std::sort(done.begin(), done.end(), [](const ring::Event& a, const ring::Event& b) { return a.enter_ns < b.enter_ns; });
+  for (ring::Event& e : done) {
     e.exit_ns = now;
     ring->Append(e);
-    t.by_request.erase(it);
   }
   t.count.store(t.by_request.size(), std::memory_order_release);
 }

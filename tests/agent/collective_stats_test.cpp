@@ -106,7 +106,10 @@ TEST(CollectiveStatsTest, ALocalHangIsReportedOncePerCall) {
   EXPECT_EQ(b.ranks[0].comms[0].last_seq_done, 0);
   stats.SetInFlight(11, ring::InFlight{Op::kBarrier, 0xcc, 2, 10'000'000'000});
   EXPECT_EQ(stats.NewHangs(13'000'000'000, 2'000'000'000).size(), 1u) << "the next call that hangs is";
-  stats.Forget(11);
+  stats.MarkGone(11);
+  EXPECT_EQ(stats.Summarize(0, 14'000'000'000).ranks.size(), 1u) << "a finished rank is summarized once more";
+  EXPECT_EQ(stats.Summarize(0, 14'000'000'000).ranks[0].comms[0].in_call_us, 0) << "and is inside no call";
+  stats.PruneGone();
   EXPECT_EQ(stats.processes(), 0u);
 }
 

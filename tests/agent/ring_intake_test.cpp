@@ -121,6 +121,25 @@ TEST(RingIntakeTest, ARefusedRingAffectsNoOther) {
   waitpid(good, nullptr, 0);
 }
 
+TEST(RingIntakeTest, AbstractSocketsWorkAndASecondAgentIsRefused) {
+  const std::string name = "@bw-intake-abstract-" + std::to_string(getpid());
+  auto intake = RingIntake::Listen(name);
+  ASSERT_TRUE(intake.ok()) << intake.status().message();
+  Recorder rec;
+  const pid_t writer = StartWriter(name, 2, Then::kFinish);
+  ASSERT_TRUE(PollUntil(**intake, rec, [&] { return rec.closed.size() == 1; }));
+  waitpid(writer, nullptr, 0);
+  EXPECT_EQ(rec.closed.begin()->second, "finished");
+  EXPECT_FALSE(RingIntake::Listen(name).ok()) << "the name is taken";
+
+  const std::string path = "/tmp/bw-intake3-" + std::to_string(getpid()) + ".sock";
+  auto first = RingIntake::Listen(path);
+  ASSERT_TRUE(first.ok());
+  auto second = RingIntake::Listen(path);
+  ASSERT_FALSE(second.ok()) << "a live agent's socket is not taken over";
+  EXPECT_EQ(second.status().message(), "another agent already listens on " + path);
+}
+
 TEST(RingIntakeTest, ASocketPathTooLongIsAClearError) {
   auto intake = RingIntake::Listen("/tmp/" + std::string(150, 'a') + ".sock");
   ASSERT_FALSE(intake.ok());

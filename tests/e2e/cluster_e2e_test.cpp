@@ -166,6 +166,32 @@ TEST_F(ClusterE2E, AgentRunsAndStopsRanksAndReportsTheirExit) {
   EXPECT_EQ(exits, 2);
 }
 
+// A hooked MPI program started by the agent: the agent gives it its socket, drains its ring,
+// and ships the statistics; the controller's node view and bulwarkctl node show them.
+TEST_F(ClusterE2E, HookedRanksFeedTheAgentWhoseStatisticsReachTheController) {
+  const json args = {{"command", {BULWARK_C_PROBE}}, {"ranks", 1}, {"env", {{"LD_PRELOAD", BULWARK_PMPI_LIB}}}};
+  CtlRun start = Ctl(dir_, "command node-02 start_ranks --args '" + args.dump() + "' --wait");
+  ASSERT_EQ(start.code, 0) << start.out;
+  // Telemetry goes out every second; wait for a summary taken after the probe finished.
+  constexpr int64_t kProbeCalls = 34 + 2 + 1;  // see tests/plugins/pmpi_hook_test.cpp
+  json comms;
+  int64_t calls = 0;
+  for (int i = 0; i < 100 && calls < kProbeCalls; ++i) {
+    const json telemetry = Get("/v1/nodes/node-02")["last_telemetry"];
+    if (telemetry.is_object() && !telemetry["ranks"].empty()) {
+      comms = telemetry["ranks"][0]["comms"];
+      calls = 0;
+      for (const auto& c : comms) calls += c["calls"].get<int64_t>();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(calls, kProbeCalls) << "every collective the probe made: " << comms.dump(1);
+  EXPECT_EQ(comms.size(), 3u) << "the world, its split and its duplicate";
+  CtlRun node = Ctl(dir_, "node node-02");
+  EXPECT_NE(node.out.find("collectives at"), std::string::npos) << node.out;
+  EXPECT_NE(node.out.find("SEQ DONE"), std::string::npos) << node.out;
+}
+
 TEST_F(ClusterE2E, ControllerKillNineLosesNothingAndAgentsReRegister) {
   ASSERT_EQ(Ctl(dir_, "drain node-01").code, 0);
   ASSERT_EQ(Ctl(dir_, "isolate node-02").code, 0);
