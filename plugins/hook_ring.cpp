@@ -1,5 +1,6 @@
 #include "plugins/hook_ring.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -53,6 +54,15 @@ ring::RingWriter* OpenProcessRing(const char* source, int world_rank) {
 
 void SayFinished() {
   if (ProcessRing()) ring::SayFinished(g_channel);
+}
+
+void CloseProcessRing() {
+  ring::RingWriter* writer = g_ring.exchange(nullptr);
+  if (!writer) return;
+  ring::SayFinished(g_channel);
+  ::close(g_channel.socket_fd);
+  ::munmap(writer->header(), ring::RingBytes(writer->header()->capacity));
+  g_channel = {};
 }
 
 ring::RingWriter* ProcessRing() { return g_ring.load(std::memory_order_acquire); }

@@ -17,6 +17,10 @@ ring::RingWriter* OpenProcessRing(const char* source, int world_rank);
 // Tells the agent this process finished cleanly (its connection closing next is no crash).
 void SayFinished();
 
+// Says finished, then closes the ring: for a hook library being unloaded (dlclose), whose
+// state would otherwise outlive its code.
+void CloseProcessRing();
+
 // The ring if it was opened, else nullptr. Cheap: the wrappers call it on every collective.
 ring::RingWriter* ProcessRing();
 

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/ring_intake.h"
 #include "tests/support/process_job.h"
+#include "tests/support/ring_collector.h"
 
 namespace bulwark::agent {
 namespace {
@@ -48,71 +48,12 @@ const std::vector<Expected> kFortranSequence = {
     {Op::kReduce, 12, 0},    {Op::kAllgather, 8, 0}, {Op::kAlltoall, 0, 8},
 };
 
-// Everything the intake delivered, per ring.
-class Collector : public IntakeSink {
- public:
-  void OnRingOpened(const RingOrigin& o) override {
-    std::lock_guard<std::mutex> lock(mu);
-    origins[o.ring_id] = o;
-  }
-  void OnEvents(const RingOrigin& o, const Event* e, size_t n) override {
-    std::lock_guard<std::mutex> lock(mu);
-    auto& v = events[o.ring_id];
-    v.insert(v.end(), e, e + n);
-  }
-  void OnRingClosed(const RingOrigin& o, uint64_t drops, const std::string& why) override {
-    std::lock_guard<std::mutex> lock(mu);
-    closed[o.ring_id] = why;
-    total_drops += drops;
-  }
-  void OnRingRefused(const std::string& why) override {
-    std::lock_guard<std::mutex> lock(mu);
-    refused.push_back(why);
-  }
-  std::mutex mu;
-  std::map<uint64_t, RingOrigin> origins;
-  std::map<uint64_t, std::vector<Event>> events;
-  std::map<uint64_t, std::string> closed;
-  std::vector<std::string> refused;
-  uint64_t total_drops = 0;
-};
+using Collector = bulwark::testing::RingCollector;
 
-// A ring intake polled on its own thread, like the agent's.
-class IntakeThread {
+// The intake on an abstract socket of this test process.
+class IntakeThread : public bulwark::testing::IntakeThread {
  public:
-  IntakeThread() : path_("/tmp/bw-pmpi-" + std::to_string(getpid()) + ".sock") {
-    auto intake = RingIntake::Listen(path_);
-    EXPECT_TRUE(intake.ok()) << intake.status().message();
-    intake_ = std::move(*intake);
-    thread_ = std::thread([this] {
-      while (!stop_) intake_->Poll(20, &collector);
-    });
-  }
-  ~IntakeThread() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& path() const { return path_; }
-  // Until every ring opened so far is closed (the job has exited).
-  bool AllClosed(size_t expected_rings) {
-    for (int i = 0; i < 500; ++i) {
-      {
-        std::lock_guard<std::mutex> lock(collector.mu);
-        if (collector.origins.size() >= expected_rings && collector.closed.size() == collector.origins.size()) {
-          return true;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-  Collector collector;
-
- private:
-  std::string path_;
-  std::unique_ptr<RingIntake> intake_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  IntakeThread() : bulwark::testing::IntakeThread("@bw-pmpi-" + std::to_string(getpid())) {}
 };
 
 int RunHooked(const char* program, int ranks, const std::string& socket, std::string* err) {
