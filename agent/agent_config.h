@@ -1,4 +1,4 @@
-// bulwark-agent's YAML config. Every key, its default and meaning: agent/README.md.
+// bulwark-agent's YAML config. Every key, its default and meaning: the README's config reference.
 // Anything under `node:` overrides what discovery found (needed for logical nodes on one
 // machine, and for facts sysfs cannot tell, like rails and failure domains).
 #pragma once

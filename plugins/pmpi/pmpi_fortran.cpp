@@ -5,6 +5,7 @@
 // library leaves them null and never reaches these wrappers.
 #include <numeric>
 
+#include "plugins/pmpi/fortran_names.h"
 #include "plugins/pmpi/pmpi_hook.h"
 
 using bulwark::pmpi::Blocking;
@@ -24,11 +25,6 @@ int Size(const MPI_Fint* comm) {
 int64_t Sum(const MPI_Fint* counts, int n) { return std::accumulate(counts, counts + n, int64_t{0}); }
 
 }  // namespace
-
-#define BULWARK_FORTRAN_ALIASES(lower, UPPER)                                          \
-  decltype(lower##_) lower##__ __attribute__((alias(#lower "_")));                     \
-  decltype(lower##_) lower __attribute__((alias(#lower "_")));                         \
-  decltype(lower##_) UPPER __attribute__((alias(#lower "_")));
 
 extern "C" {
 

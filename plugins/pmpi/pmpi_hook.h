@@ -27,6 +27,8 @@ int ProcessId();
 // Pending non-blocking collectives, completed from the Wait/Test wrappers.
 void AddPending(MPI_Request request, const ring::Event& started);
 void CompletePending(const MPI_Request* requests, int count);
+// Whether any non-blocking collective awaits completion (the Wait/Test wrappers' fast path).
+bool AnyPending();
 
 inline ring::Event StartEvent(ring::Op op, const CommInfo& comm, uint64_t seq, MPI_Datatype type, int64_t count,
                               uint8_t flags) {
@@ -61,10 +63,11 @@ int Blocking(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, uint8
 }
 
 // A non-blocking collective: a record when it starts (flagged entered) and one when a
-// Wait/Test sees it complete.
-template <typename Call>
-int NonBlocking(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, uint8_t flags, MPI_Request* request,
-                Call&& call) {
+// Wait/Test sees it complete. `call` returns the MPI error code; `request_after` the C
+// handle of the request it created.
+template <typename Call, typename RequestAfter>
+int NonBlockingWith(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, uint8_t flags, Call&& call,
+                    RequestAfter&& request_after) {
   ring::RingWriter* ring = Recording();
   if (!ring) return call();
   CommInfo* c = LookupComm(comm);
@@ -75,13 +78,20 @@ int NonBlocking(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, ui
   ring::Event entered = e;
   entered.flags |= ring::kEntered;
   ring->Append(entered);
-  if (*request == MPI_REQUEST_NULL) {  // done already (a one-rank communicator, say)
+  const MPI_Request request = request_after();
+  if (request == MPI_REQUEST_NULL) {  // done already (a one-rank communicator, say)
     e.exit_ns = ring::MonotonicNs();
     ring->Append(e);
   } else {
-    AddPending(*request, e);
+    AddPending(request, e);
   }
   return rc;
+}
+
+template <typename Call>
+int NonBlocking(ring::Op op, MPI_Comm comm, MPI_Datatype type, int64_t count, uint8_t flags, MPI_Request* request,
+                Call&& call) {
+  return NonBlockingWith(op, comm, type, count, flags, call, [request] { return *request; });
 }
 
 }  // namespace bulwark::pmpi

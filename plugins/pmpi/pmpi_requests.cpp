@@ -25,8 +25,6 @@ Pending& Table() {
   return *t;
 }
 
-bool AnyPending() { return Table().count.load(std::memory_order_acquire) != 0; }
-
 // Handles are copied before the real call, which sets completed ones to MPI_REQUEST_NULL.
 class Snapshot {
  public:
@@ -44,6 +42,8 @@ class Snapshot {
 };
 
 }  // namespace
+
+bool AnyPending() { return Table().count.load(std::memory_order_acquire) != 0; }
 
 void AddPending(MPI_Request request, const ring::Event& started) {
   Pending& t = Table();

@@ -46,6 +46,9 @@ constexpr size_t kFirstNonBlocking = 17;
 const std::vector<Expected> kFortranSequence = {
     {Op::kAllreduce, 16, 0}, {Op::kBcast, 64, 0},    {Op::kBarrier, 0, 0},
     {Op::kReduce, 12, 0},    {Op::kAllgather, 8, 0}, {Op::kAlltoall, 0, 8},
+    // non-blocking
+    {Op::kAllreduce, 12, 0}, {Op::kBarrier, 0, 0},   {Op::kBcast, 16, 0},
+    {Op::kAllgather, 4, 0},  {Op::kScan, 4, 0},      {Op::kAlltoall, 0, 4},
 };
 
 using Collector = bulwark::testing::RingCollector;
