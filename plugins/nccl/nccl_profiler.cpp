@@ -232,11 +232,10 @@ Result Finalize(void* context) {
 
 // --- the two ABI versions ---------------------------------------------------------------
 
-Result InitV5(void** context, uint64_t comm_id, int* mask, const char*, int, int n_ranks, int rank, DebugLogger) {
-  return Init(context, comm_id, mask, n_ranks, rank);
-}
-
-Result StartV5(void* context, void** handle, EventDescrV5* e) {
+// v4 and v5 descriptors name their fields alike; only the type's width and v5's extra
+// parent_group differ.
+template <typename Descriptor>
+Result StartAny(void* context, void** handle, Descriptor* e) {
   if (!handle) return kSuccess;
   if (!e) return (*handle = nullptr, kSuccess);
   Descr d{e->type, e->parent_obj};
@@ -257,32 +256,16 @@ Result StartV5(void* context, void** handle, EventDescrV5* e) {
   }
   return Start(context, handle, d);
 }
+
+Result InitV5(void** context, uint64_t comm_id, int* mask, const char*, int, int n_ranks, int rank, DebugLogger) {
+  return Init(context, comm_id, mask, n_ranks, rank);
+}
+Result StartV5(void* context, void** handle, EventDescrV5* e) { return StartAny(context, handle, e); }
 
 Result InitV4(void** context, int* mask, const char*, uint64_t comm_hash, int, int n_ranks, int rank, DebugLogger) {
   return Init(context, comm_hash, mask, n_ranks, rank);
 }
-
-Result StartV4(void* context, void** handle, EventDescrV4* e) {
-  if (!handle) return kSuccess;
-  if (!e) return (*handle = nullptr, kSuccess);
-  Descr d{e->type, e->parent_obj};
-  if (e->type & kColl) {
-    d.seq = e->coll.seq_number;
-    d.has_seq = true;
-    d.func = e->coll.func;
-    d.datatype = e->coll.datatype;
-    d.count = e->coll.count;
-    d.channels = e->coll.n_channels;
-  } else if (e->type & kP2p) {
-    d.func = e->p2p.func;
-    d.datatype = e->p2p.datatype;
-    d.count = e->p2p.count;
-    d.channels = e->p2p.n_channels;
-  } else if (e->type & kProxyOp) {
-    d.proxy = &e->proxy_op;
-  }
-  return Start(context, handle, d);
-}
+Result StartV4(void* context, void** handle, EventDescrV4* e) { return StartAny(context, handle, e); }
 
 // When the library is unloaded (dlclose) its ring goes with it, cleanly.
 __attribute__((destructor)) void Unload() { hook::CloseProcessRing(); }
