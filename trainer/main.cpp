@@ -27,7 +27,12 @@ constexpr const char* kUsage =
     "  --save-at K        save every rank's state after step K (repeatable)\n"
     "  --save-every K     save every rank's state after each K-th step\n"
     "  --resume DIR       restore every rank's state from DIR/rank-<r>.state first\n"
+    "  --snapshot-every K snapshot every rank's state into shared memory after each K-th step\n"
+    "  --restore-from-memory\n"
+    "                     start from the newest snapshot every rank holds in memory, if all do\n"
     "environment:\n"
+    "  BULWARK_JOB_ID     names the job's snapshot memory (default 'train')\n"
+    "  BULWARK_SNAPSHOT_PREFIX  the agent's shared-memory prefix (default 'bulwark')\n"
     "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
 
 struct Options {
@@ -37,6 +42,8 @@ struct Options {
   std::set<int64_t> save_at;
   int64_t save_every = 0;
   std::string resume_dir;
+  int64_t snapshot_every = 0;
+  bool restore_from_memory = false;
 };
 
 bool ParseInt(const char* text, int64_t min, int64_t* out) {
@@ -75,6 +82,11 @@ Result<Options> ParseArgs(int argc, char** argv) {
     } else if (arg == "--resume") {
       if (!(v = value())) return Status::Error("--resume needs a directory");
       o.resume_dir = v;
+    } else if (arg == "--snapshot-every") {
+      if (!(v = value()) || !ParseInt(v, 1, &n)) return Status::Error("--snapshot-every needs a step count >= 1");
+      o.snapshot_every = n;
+    } else if (arg == "--restore-from-memory") {
+      o.restore_from_memory = true;
     } else {
       return Status::Error("unknown argument '" + arg + "'");
     }
@@ -127,6 +139,31 @@ int Run(int argc, char** argv, MpiComm& comm) {
   const Options& opt = options.value();
   const int64_t total_steps = config->steps;
 
+  std::unique_ptr<snapshot::SnapshotClient> snapshots;
+  if (opt.snapshot_every > 0 || opt.restore_from_memory) {
+    const char* job = std::getenv("BULWARK_JOB_ID");
+    const char* prefix = std::getenv("BULWARK_SNAPSHOT_PREFIX");
+    auto opened = snapshot::SnapshotClient::Open(prefix && *prefix ? prefix : "bulwark", job && *job ? job : "train",
+                                                 comm.rank());
+    s = opened.ok() ? Status::Ok() : opened.status();
+    if (!AllOk(s, comm)) {
+      if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshots: %s\n", comm.rank(), s.message().c_str());
+      return 3;
+    }
+    snapshots = std::move(opened).value();
+  }
+  if (opt.restore_from_memory) {
+    // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.
+    s = trainer.RestoreSnapshot(*snapshots);
+    if (leader) {
+      if (s.ok()) {
+        std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory\n", trainer.step());
+      } else {
+        std::fprintf(stderr, "bulwark-train: nothing restored from memory (%s); starting at step %" PRId64 "\n",
+                     s.message().c_str(), trainer.step());
+      }
+    }
+  }
   if (!opt.resume_dir.empty()) {
     s = trainer.LoadState(StatePath(opt.resume_dir, comm.rank()));
     if (!s.ok()) {
@@ -164,6 +201,13 @@ int Run(int argc, char** argv, MpiComm& comm) {
         return 3;
       }
       if (leader) std::fprintf(stderr, "bulwark-train: saved state at step %" PRId64 " in %s\n", r.step, opt.state_dir.c_str());
+    }
+    if (opt.snapshot_every > 0 && r.step % opt.snapshot_every == 0) {
+      s = trainer.SnapshotState(*snapshots);
+      if (!AllOk(s, comm)) {
+        if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshot: %s\n", comm.rank(), s.message().c_str());
+        return 3;
+      }
     }
   }
   if (leader && !step_ms.empty()) {

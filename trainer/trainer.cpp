@@ -1,5 +1,7 @@
 #include "trainer/trainer.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cmath>
 
@@ -110,14 +112,42 @@ std::vector<NamedRange> Trainer::StateRanges() {
 Status Trainer::SaveState(const std::string& path) { return WriteStateFile(path, StateRanges()); }
 
 Status Trainer::LoadState(const std::string& path) {
+  return LoadFrom(path, [&](const std::vector<NamedRange>& ranges) { return ReadStateFile(path, ranges); });
+}
+
+Status Trainer::SnapshotState(snapshot::SnapshotClient& client) {
+  Status s = client.Begin(static_cast<uint64_t>(meta_.step));
+  for (const auto& r : StateRanges()) {
+    if (s.ok()) s = client.Add(r.name, r.data, r.bytes);
+  }
+  return s.ok() ? client.Commit() : s;
+}
+
+Status Trainer::RestoreSnapshot(const snapshot::SnapshotClient& client) {
+  // A crash between two ranks' commits leaves them one step apart; each keeps its previous
+  // version too, so the oldest of the newest steps is held by all.
+  const auto latest = client.Latest();
+  uint64_t step = UINT64_MAX;
+  for (uint64_t s : comm_.AllGatherU64(latest ? *latest : UINT64_MAX)) step = std::min(step, s);
+  const bool everyone = std::ranges::none_of(comm_.AllGatherU64(latest ? 0 : 1), [](uint64_t v) { return v != 0; });
+  if (!everyone) return Status::Error("not every rank holds a snapshot in memory");
+  return LoadFrom("snapshot of step " + std::to_string(step), [&](const std::vector<NamedRange>& ranges) {
+    for (const auto& r : ranges) {
+      if (Status st = client.Restore(step, r.name, r.data, r.bytes); !st.ok()) return st;
+    }
+    return Status::Ok();
+  });
+}
+
+Status Trainer::LoadFrom(const std::string& path, const std::function<Status(const std::vector<NamedRange>&)>& read) {
   // Read into copies first: a state that fails any check must leave this rank untouched.
   StateMeta loaded_meta;
   HugeVector<float> weights(shard_.size()), m(shard_.size()), v(shard_.size());
   const size_t shard_bytes = shard_.size() * sizeof(float);
-  Status s = ReadStateFile(path, {{"meta", &loaded_meta, sizeof loaded_meta},
-                                  {"master_weights", weights.data(), shard_bytes},
-                                  {"adam_m", m.data(), shard_bytes},
-                                  {"adam_v", v.data(), shard_bytes}});
+  Status s = read({{"meta", &loaded_meta, sizeof loaded_meta},
+                   {"master_weights", weights.data(), shard_bytes},
+                   {"adam_m", m.data(), shard_bytes},
+                   {"adam_v", v.data(), shard_bytes}});
   if (s.ok() && loaded_meta.fingerprint != meta_.fingerprint) {
     s = Status::Error(path + ": written by a run with config fingerprint " + Hex64(loaded_meta.fingerprint) +
                       ", this run's is " + Hex64(meta_.fingerprint) +

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "trainer/data.h"
 #include "trainer/faults.h"
 #include "trainer/gpt.h"
+#include "snapshot/snapshot_client.h"
 #include "trainer/state_file.h"
 #include "trainer/zero_adamw.h"
 
@@ -56,11 +58,21 @@ class Trainer {
   // rank's shard. Collective: every rank must call it; all fail if any fails.
   Status LoadState(const std::string& path);
 
+  // The same state into the agent's shared memory (the only stall: one copy), and back.
+  Status SnapshotState(snapshot::SnapshotClient& client);
+  // Collective: the ranks agree on the newest step every one of them holds and restore it;
+  // fails on every rank (nothing changed) if any rank cannot.
+  Status RestoreSnapshot(const snapshot::SnapshotClient& client);
+
   uint64_t ParameterDigest() const;
   size_t parameter_count() const { return layout_count_; }
   double FlopsPerStep() const { return model_.FlopsPerStep(); }
 
  private:
+  // Reads this rank's state through `read` (a file, a snapshot) into copies, checks it
+  // against this run, and agrees collectively; `source` names it in errors.
+  Status LoadFrom(const std::string& source, const std::function<Status(const std::vector<NamedRange>&)>& read);
+
   Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader);
 
   TrainConfig config_;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "snapshot/snapshot_client.h"
 #include "tests/support/process_job.h"
 #include "tests/support/temp_dir.h"
 
@@ -118,6 +119,39 @@ TEST_P(TrainerMpiTest, ResumeFromStateMatchesUninterruptedRun) {
     EXPECT_EQ(got[i]["digest"], want[12 + i]["digest"]) << "step " << 13 + i;
     EXPECT_EQ(got[i]["loss"], want[12 + i]["loss"]) << "step " << 13 + i;
   }
+}
+
+// Issue 5 (a): a rank SIGKILLed; the job restarts from the snapshots its ranks left in
+// shared memory (no file read) and ends bit-identical to a run that never failed.
+TEST_P(TrainerMpiTest, ACrashedJobRestartsFromMemoryAndEndsBitIdentical) {
+  const std::string job = "t" + std::to_string(::getpid()) + "-" + std::to_string(GetParam());
+  const std::map<std::string, std::string> env = {{"BULWARK_JOB_ID", job}};
+  Job straight(GetParam(), {"--config", kTiny, "--steps", "30"});
+  ASSERT_EQ(straight.Wait(), 0) << straight.err();
+  auto crash_env = env;
+  crash_env["BULWARK_FAULTS"] = "crash:step=20:rank=" + std::to_string(GetParam() - 1);
+  Job crashed(GetParam(), {"--config", kTiny, "--steps", "30", "--snapshot-every", "1"}, crash_env);
+  EXPECT_NE(crashed.Wait(), 0);
+  Job resumed(GetParam(), {"--config", kTiny, "--steps", "30", "--snapshot-every", "1", "--restore-from-memory"}, env);
+  ASSERT_EQ(resumed.Wait(), 0) << resumed.err();
+  for (int r = 0; r < GetParam(); ++r) bulwark::snapshot::SnapshotClient::Remove("bulwark", job, r);
+  EXPECT_NE(resumed.err().find("restored step 19 from memory"), std::string::npos) << resumed.err();
+  auto want = straight.steps(), got = resumed.steps();
+  ASSERT_EQ(got.size(), 11u);
+  EXPECT_EQ(got.front()["step"], 20);
+  EXPECT_EQ(got.back()["digest"], want.back()["digest"]) << "the final parameters equal the uninterrupted run's";
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i]["loss"], want[19 + i]["loss"]) << "step " << 20 + i;
+}
+
+TEST_P(TrainerMpiTest, WithoutSnapshotsInMemoryTheJobStartsFresh) {
+  const std::string job = "fresh" + std::to_string(::getpid()) + "-" + std::to_string(GetParam());
+  Job fresh(GetParam(), {"--config", kTiny, "--steps", "3", "--restore-from-memory"}, {{"BULWARK_JOB_ID", job}});
+  ASSERT_EQ(fresh.Wait(), 0) << fresh.err();
+  for (int r = 0; r < GetParam(); ++r) bulwark::snapshot::SnapshotClient::Remove("bulwark", job, r);
+  EXPECT_NE(fresh.err().find("nothing restored from memory (not every rank holds a snapshot in memory); starting at step 0"),
+            std::string::npos)
+      << fresh.err();
+  EXPECT_EQ(fresh.steps().size(), 3u);
 }
 
 TEST_P(TrainerMpiTest, CrashFaultKillsTheRankWithSigkill) {
