@@ -127,10 +127,11 @@ Status Trainer::RestoreSnapshot(const snapshot::SnapshotClient& client) {
   // A crash between two ranks' commits leaves them one step apart; each keeps its previous
   // version too, so the oldest of the newest steps is held by all.
   const auto latest = client.Latest();
-  uint64_t step = UINT64_MAX;
-  for (uint64_t s : comm_.AllGatherU64(latest ? *latest : UINT64_MAX)) step = std::min(step, s);
-  const bool everyone = std::ranges::none_of(comm_.AllGatherU64(latest ? 0 : 1), [](uint64_t v) { return v != 0; });
-  if (!everyone) return Status::Error("not every rank holds a snapshot in memory");
+  const auto all = comm_.AllGatherU64(latest ? *latest : UINT64_MAX);  // UINT64_MAX: none
+  const uint64_t step = *std::min_element(all.begin(), all.end());
+  if (std::find(all.begin(), all.end(), UINT64_MAX) != all.end()) {
+    return Status::Error("not every rank holds a snapshot in memory");
+  }
   return LoadFrom("snapshot of step " + std::to_string(step), [&](const std::vector<NamedRange>& ranges) {
     for (const auto& r : ranges) {
       if (Status st = client.Restore(step, r.name, r.data, r.bytes); !st.ok()) return st;
