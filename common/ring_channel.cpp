@@ -19,6 +19,23 @@ constexpr char kRefused = 'R';
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
+// A registration on the wire: one byte of payload with room for one descriptor.
+struct FdMessage {
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+
+  char payload = 'R';
+  iovec iov{&payload, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+};
+
 }  // namespace
 
 bool UnixSocketAddress(const std::string& path, sockaddr_un* addr, socklen_t* length, std::string* error) {
@@ -78,16 +95,9 @@ bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const 
   }
   bool ok = writer.valid();
   if (ok) {
-    // One byte of payload carries the fd; the agent answers with one byte.
-    char payload = 'R';
-    iovec iov{&payload, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    // The message carries the fd; the agent answers with one byte.
+    FdMessage m;
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
@@ -95,7 +105,7 @@ bool OpenWriterChannel(const std::string& socket_path, uint32_t capacity, const 
     timeval timeout{5, 0};  // an agent that accepts but never answers must not hold MPI_Init forever
     setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     char answer = 0;
-    if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) {
+    if (sendmsg(sock, &m.msg, MSG_NOSIGNAL) != 1) {
       *error = Errno("sending the ring to the agent");
       ok = false;
     } else if (recv(sock, &answer, 1, 0) != 1) {
@@ -130,17 +140,10 @@ bool AcceptRing(int connection_fd, AcceptedRing* out, std::string* error) {
   socklen_t cred_len = sizeof(cred);
   if (getsockopt(connection_fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0) out->pid = cred.pid;
 
-  char payload = 0;
-  iovec iov{&payload, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  const ssize_t got = recvmsg(connection_fd, &msg, MSG_CMSG_CLOEXEC);
+  FdMessage m;
+  const ssize_t got = recvmsg(connection_fd, &m.msg, MSG_CMSG_CLOEXEC);
   int fd = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); got > 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg); got > 0 && c; c = CMSG_NXTHDR(&m.msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
       std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
     }

@@ -2,8 +2,7 @@
 
 namespace bulwark::nccl {
 
-Context::Context(uint64_t id, int r, int n, size_t size)
-    : comm_id(id), rank(r), n_ranks(n), pool(new Handle[size]), pool_size(size) {}
+Context::Context(uint64_t id, int r, size_t size) : comm_id(id), rank(r), pool(new Handle[size]), pool_size(size) {}
 
 Handle* Context::Allocate(HandleKind kind, Handle* parent) {
   for (size_t tries = 0; tries < pool_size; ++tries) {
@@ -21,7 +20,6 @@ Handle* Context::Allocate(HandleKind kind, Handle* parent) {
     if (parent) parent->refs.fetch_add(1, std::memory_order_relaxed);
     return &h;
   }
-  pool_exhausted.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
 }
 

@@ -32,16 +32,16 @@ struct Handle {
 };
 
 struct Context {
-  Context(uint64_t comm_id, int rank, int n_ranks, size_t pool_size);
+  Context(uint64_t comm_id, int rank, size_t pool_size);
   uint64_t comm_id;
-  int rank, n_ranks;
+  int rank;
   std::atomic<uint64_t> p2p_seq{0};    // NCCL numbers collectives, not sends and receives
   std::unique_ptr<Handle[]> pool;
   size_t pool_size;
   std::atomic<size_t> cursor{0};
-  std::atomic<uint64_t> pool_exhausted{0};
 
-  // A free handle, or nullptr when all are in use (the event then goes unrecorded).
+  // A free handle, or nullptr when all are in use (NCCL then passes NULL back; the event goes
+  // unrecorded).
   Handle* Allocate(HandleKind kind, Handle* parent);
   // Whether `h` is one of this context's handles of one of `kinds` (NCCL hands back our own
   // pointers, but a foreign-process parent or a NULL must never be trusted).

@@ -85,7 +85,7 @@ struct Descr {
   const ProxyOpDescr* proxy = nullptr;
 };
 
-Result Init(void** context, uint64_t comm_id, int* mask, int n_ranks, int rank) {
+Result Init(void** context, uint64_t comm_id, int* mask, int rank) {
   *context = nullptr;
   if (g_pid == 0) {
     g_pid = static_cast<int>(getpid());
@@ -95,7 +95,7 @@ Result Init(void** context, uint64_t comm_id, int* mask, int n_ranks, int rank) 
     *mask = 0;  // no agent: ask NCCL for no events at all, so the job pays nothing
     return kSuccess;
   }
-  *context = new Context(comm_id, rank, n_ranks, kHandlesPerComm);
+  *context = new Context(comm_id, rank, kHandlesPerComm);
   *mask = kActivationMask;
   return kSuccess;
 }
@@ -257,13 +257,13 @@ Result StartAny(void* context, void** handle, Descriptor* e) {
   return Start(context, handle, d);
 }
 
-Result InitV5(void** context, uint64_t comm_id, int* mask, const char*, int, int n_ranks, int rank, DebugLogger) {
-  return Init(context, comm_id, mask, n_ranks, rank);
+Result InitV5(void** context, uint64_t comm_id, int* mask, const char*, int, int, int rank, DebugLogger) {
+  return Init(context, comm_id, mask, rank);
 }
 Result StartV5(void* context, void** handle, EventDescrV5* e) { return StartAny(context, handle, e); }
 
-Result InitV4(void** context, int* mask, const char*, uint64_t comm_hash, int, int n_ranks, int rank, DebugLogger) {
-  return Init(context, comm_hash, mask, n_ranks, rank);
+Result InitV4(void** context, int* mask, const char*, uint64_t comm_hash, int, int, int rank, DebugLogger) {
+  return Init(context, comm_hash, mask, rank);
 }
 Result StartV4(void* context, void** handle, EventDescrV4* e) { return StartAny(context, handle, e); }
 

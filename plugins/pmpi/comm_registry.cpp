@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace bulwark::pmpi {
 namespace {
@@ -45,11 +46,12 @@ CommInfo* Describe(MPI_Comm comm) {
   auto* info = new CommInfo;
   PMPI_Comm_rank(comm, &info->rank);
   PMPI_Comm_size(comm, &info->size);
-  info->world_ranks = WorldRanks(comm, info->size);
   return info;
 }
 
-uint64_t HashMembers(const std::vector<int>& world_ranks, uint64_t h) {
+// Continues hash `h` over the world ranks of the communicator's members, in rank order.
+uint64_t HashMembers(MPI_Comm comm, int size, uint64_t h) {
+  const std::vector<int> world_ranks = WorldRanks(comm, size);
   return Fnv1a(world_ranks.data(), world_ranks.size() * sizeof(int), h);
 }
 
@@ -98,7 +100,7 @@ CommInfo* LookupComm(MPI_Comm comm) {
   }
   if (!info) {  // created by a call the hook does not wrap
     info = Describe(comm);
-    const uint64_t members = HashMembers(info->world_ranks, 0x9e3779b97f4a7c15ull);
+    const uint64_t members = HashMembers(comm, info->size, 0x9e3779b97f4a7c15ull);
     uint64_t nth;
     {
       std::lock_guard<std::mutex> lock(Reg().mu);
@@ -118,7 +120,7 @@ void RegisterChild(MPI_Comm parent, MPI_Comm child) {
   CommInfo* info = Describe(child);
   uint64_t h = Fnv1a(&p->id, sizeof(p->id));
   h = Fnv1a(&nth, sizeof(nth), h);
-  info->id = HashMembers(info->world_ranks, h);
+  info->id = HashMembers(child, info->size, h);
   Insert(child, info);
 }
 

@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 namespace bulwark::pmpi {
 
@@ -21,7 +20,6 @@ struct CommInfo {
   uint64_t id = 0;
   int rank = 0;  // this process's rank in the communicator
   int size = 0;
-  std::vector<int> world_ranks;  // of the members, in communicator rank order
   std::atomic<uint64_t> next_seq{0};
   std::atomic<uint64_t> children{0};  // communicators created from this one so far
 };
