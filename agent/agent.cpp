@@ -24,6 +24,11 @@ void SleepUnlessStopped(int64_t ms, const std::atomic<bool>* stop) {
   }
 }
 
+// The ranks' snapshot memory and this agent's parity live under the node's shm prefix.
+std::string SnapshotPrefix(const NodeInfo& node) {
+  return node.shm_prefix.empty() || node.shm_prefix[0] != '/' ? node.shm_prefix : node.shm_prefix.substr(1);
+}
+
 json ParseOrEmpty(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   return j.is_discarded() ? json::object() : j;
@@ -36,7 +41,10 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
       node_(std::move(node)),
       token_(std::move(token)),
       started_mono_ms_(MonotonicMs()),
-      ranks_(node_.name, config_.work_dir, {{"BULWARK_AGENT_SOCKET", config_.hooks_socket}}),
+      ranks_(node_.name, config_.work_dir,
+             {{"BULWARK_AGENT_SOCKET", config_.hooks_socket},
+              {"BULWARK_AGENT_URL", node_.agent_url},
+              {"BULWARK_SNAPSHOT_PREFIX", SnapshotPrefix(node_)}}),
       telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
       events_(static_cast<size_t>(config_.event_buffer)) {}
 
@@ -49,13 +57,35 @@ Status Agent::StartHooks() {
   return Status::Ok();
 }
 
+Status Agent::StartSnapshots() {
+  SnapshotOptions o;
+  o.node = node_.name;
+  o.domain = node_.rack;
+  o.prefix = SnapshotPrefix(node_);
+  o.controller_url = config_.controller_url;
+  o.token = token_;
+  o.listen_host = config_.snapshot_listen_host;
+  o.listen_port = config_.snapshot_listen_port;
+  o.budget_bytes = config_.snapshot_budget_bytes;
+  o.chunk_bytes = static_cast<size_t>(config_.snapshot_chunk_bytes);
+  o.poll_ms = config_.snapshot_poll_ms;
+  o.timeout_ms = config_.snapshot_timeout_ms;
+  auto service = SnapshotService::Start(o, [this](const std::string& line) { Log(node_.name, line); });
+  if (!service.ok()) return service.status();
+  snapshots_ = std::move(service).value();
+  return Status::Ok();
+}
+
 void Agent::Run(const std::atomic<bool>* stop) {
   std::thread commands([this, stop] { CommandLoop(stop); });
+  std::thread snapshots;
+  if (snapshots_) snapshots = std::thread([this, stop] { snapshots_->Run(stop); });
   std::thread hooks;
   if (hooks_) hooks = std::thread([this, stop] { hooks_->Run(stop); });
   MainLoop(stop);
   commands.join();
   if (hooks.joinable()) hooks.join();
+  if (snapshots.joinable()) snapshots.join();
   const int stopped = ranks_.Stop(2000);
   if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
 }
@@ -238,7 +268,8 @@ json Agent::Execute(const json& command, bool* ok) {
               {"events_dropped", events_.dropped()},
               {"uptime_ms", MonotonicMs() - started_mono_ms_},
               {"registrations", counters_.registrations.load()},
-              {"hooks", hooks_ ? hooks_->StatusJson() : json()}};
+              {"hooks", hooks_ ? hooks_->StatusJson() : json()},
+              {"snapshots", snapshots_ ? snapshots_->StatusJson() : json()}};
     }
   } catch (const std::exception& e) {
     *ok = false;
@@ -263,6 +294,7 @@ std::string Agent::MetricsText() const {
   line("bulwark_agent_telemetry_dropped_total", "counter", static_cast<double>(telemetry_.dropped()));
   line("bulwark_agent_events_dropped_total", "counter", static_cast<double>(events_.dropped()));
   if (hooks_) out += hooks_->MetricsText();
+  if (snapshots_) out += snapshots_->MetricsText();
   return out;
 }
 

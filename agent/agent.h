@@ -17,6 +17,7 @@
 #include "agent/agent_config.h"
 #include "agent/hook_intake.h"
 #include "agent/rank_supervisor.h"
+#include "agent/snapshot_service.h"
 #include "common/node_info.h"
 
 namespace bulwark::agent {
@@ -74,6 +75,9 @@ class Agent {
 
   // Opens the socket the hooks register their rings on; call before Run.
   Status StartHooks();
+  // Opens the snapshot data plane and picks up parity left by a previous run; before Run.
+  Status StartSnapshots();
+  SnapshotService* snapshots() { return snapshots_.get(); }
 
   // Runs until *stop becomes true; then stops the local ranks and returns.
   void Run(const std::atomic<bool>* stop);
@@ -100,6 +104,7 @@ class Agent {
   BoundedBuffer events_;
   AgentCounters counters_;
   std::unique_ptr<HookIntake> hooks_;
+  std::unique_ptr<SnapshotService> snapshots_;
 };
 
 }  // namespace bulwark::agent

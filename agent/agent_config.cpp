@@ -88,6 +88,16 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     }
     c.local_hang_ms = hooks.Int("local_hang_ms", c.local_hang_ms, 100, 3600000);
     hooks.Finish();
+    auto snapshot = root.Map("snapshot");
+    const std::string snapshot_listen = snapshot.String("listen", "127.0.0.1:7072");
+    if (Status s = ParseHostPort(snapshot_listen, &c.snapshot_listen_host, &c.snapshot_listen_port); !s.ok()) {
+      snapshot.Fail("listen", s.message());
+    }
+    c.snapshot_budget_bytes = static_cast<uint64_t>(snapshot.Int("budget_bytes", 0, 0, INT64_MAX));
+    c.snapshot_chunk_bytes = snapshot.Int("chunk_bytes", c.snapshot_chunk_bytes, 4096, 64 << 20);
+    c.snapshot_poll_ms = snapshot.Int("poll_ms", c.snapshot_poll_ms, 1, 10000);
+    c.snapshot_timeout_ms = snapshot.Int("timeout_ms", c.snapshot_timeout_ms, 100, 3600000);
+    snapshot.Finish();
     auto self_check = root.Map("self_check");
     c.self_check_fail = self_check.StringList("fail");
     self_check.Finish();

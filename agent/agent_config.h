@@ -42,6 +42,13 @@ struct AgentConfig {
   std::vector<std::string> self_check_fail;  // fault injection: checks forced to fail
   std::string hooks_socket = "/run/bulwark/agent.sock";  // '@name': abstract namespace
   int64_t local_hang_ms = 60000;
+  // The snapshot store's data plane and limits (see the README's config reference).
+  std::string snapshot_listen_host = "127.0.0.1";
+  uint16_t snapshot_listen_port = 7072;
+  uint64_t snapshot_budget_bytes = 0;  // parity held for peers; 0: no cap
+  int64_t snapshot_chunk_bytes = 4 << 20;
+  int64_t snapshot_poll_ms = 2;
+  int64_t snapshot_timeout_ms = 60000;
   NodeOverrides node;
 };
 

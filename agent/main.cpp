@@ -10,6 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/agent.h"
 #include "agent/agent_config.h"
 #include "agent/discovery.h"
@@ -54,7 +56,8 @@ int Run(int argc, char** argv) {
   node.shm_prefix = config->shm_prefix.empty() ? "/bulwark-" + node.name : config->shm_prefix;
   node.agent_version = "0.1.0";
 
-  // The agent's own small HTTP surface: /healthz and /metrics.
+  // The agent's own small HTTP surface: /healthz, /metrics, and for the local ranks the
+  // snapshot status and restore (which may fetch from peers: it runs off the io thread).
   boost::asio::io_context io(1);
   Agent* agent_ptr = nullptr;
   http::ServerOptions options;
@@ -66,6 +69,22 @@ int Run(int argc, char** argv) {
       respond({200, std::string("{\"status\":\"ok\",\"registered\":") + (agent_ptr->registered() ? "true" : "false") + "}"});
     } else if (req.path == "/metrics") {
       respond({200, agent_ptr->MetricsText(), "text/plain; version=0.0.4"});
+    } else if (req.path == "/v1/snapshots" && req.method == "GET") {
+      respond({200, agent_ptr->snapshots()->StatusJson().dump()});
+    } else if (req.path == "/v1/snapshots/restore" && req.method == "POST") {
+      // The ranks of this node ask here; the bearer token is not needed on the node itself.
+      const auto body = nlohmann::json::parse(req.body, nullptr, false);
+      if (!body.is_object() || !body.contains("job") || !body["job"].is_string() || !body.contains("rank") ||
+          !body["rank"].is_number_integer()) {
+        respond({400, "{\"error\":\"body must be {\\\"job\\\": string, \\\"rank\\\": integer}\"}"});
+        return;
+      }
+      std::thread([&io, agent_ptr, respond, job = body["job"].get<std::string>(), rank = body["rank"].get<int>()] {
+        auto result = agent_ptr->snapshots()->Restore(job, rank);
+        http::Response response = result.ok() ? http::Response{200, result->dump()}
+                                              : http::Response{409, nlohmann::json{{"error", result.status().message()}}.dump()};
+        boost::asio::post(io, [respond, response] { respond(response); });
+      }).detach();
     } else {
       respond({404, "{\"error\":\"no such endpoint: " + req.path + "\"}"});
     }
@@ -79,6 +98,10 @@ int Run(int argc, char** argv) {
   Agent agent(config.value(), node, token.value());
   if (Status hooks = agent.StartHooks(); !hooks.ok()) {
     std::fprintf(stderr, "bulwark-agent: hooks socket: %s\n", hooks.message().c_str());
+    return 4;
+  }
+  if (Status snapshots = agent.StartSnapshots(); !snapshots.ok()) {
+    std::fprintf(stderr, "bulwark-agent: %s\n", snapshots.message().c_str());
     return 4;
   }
   agent_ptr = &agent;

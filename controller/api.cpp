@@ -79,7 +79,8 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       io_(io),
       options_(std::move(options)),
       metrics_(metrics),
-      open_connections_(std::move(open_connections)) {
+      open_connections_(std::move(open_connections)),
+      snapshots_(options_.snapshot_k, options_.snapshot_m) {
   cluster_->set_on_events([this] { WakeEventWaiters(); });
   cluster_->set_on_command([this](const std::string& node) { WakeCommandWaiters(node); });
 }
@@ -122,7 +123,8 @@ void Api::Handle(http::Request request, http::Respond respond) {
   };
   auto routed = [&](std::string route) {
     outcome->route = std::move(route);
-    outcome->timed = outcome->route != "/v1/agents/{node}/commands" && outcome->route != "/v1/events";
+    outcome->timed = outcome->route != "/v1/agents/{node}/commands" && outcome->route != "/v1/events" &&
+                     outcome->route != "/v1/agents/{node}/snapshots/{job}";
     outcome->routed = true;
     if (outcome->answered) record();
   };
@@ -134,6 +136,9 @@ void Api::Handle(http::Request request, http::Respond respond) {
   } catch (const JsonError& e) {
     routed("rejected");
     observed(ErrorResponse(400, e.what()));
+  } catch (const json::exception& e) {
+    routed("rejected");  // a body missing a field or with one of the wrong type
+    observed(ErrorResponse(400, std::string("malformed request body: ") + e.what()));
   } catch (const std::exception& e) {
     routed("rejected");
     observed(ErrorResponse(500, std::string("internal error: ") + e.what()));
@@ -208,6 +213,19 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
       ParkCommands(node, after, wait, respond);
       return "/v1/agents/{node}/commands";
     }
+    if (s.size() == 4 && what == "snapshots") {
+      if (!post) MethodNotAllowed(r, "POST");
+      cluster_->CommandsAfter(node, UINT64_MAX >> 1);  // 404 for a node that never registered
+      respond(JsonResponse(200, ReportSnapshots(node, Body(r))));
+      return "/v1/agents/{node}/snapshots";
+    }
+    if (s.size() == 5 && what == "snapshots") {
+      if (!get) MethodNotAllowed(r, "GET");
+      const uint64_t after = QueryNumber(r, "after", 0, UINT64_MAX >> 1);
+      const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
+      ParkSnapshots(s[4], after, wait, respond);
+      return "/v1/agents/{node}/snapshots/{job}";
+    }
     if (s.size() == 6 && what == "commands" && s[5] == "result") {
       if (!post) MethodNotAllowed(r, "POST");
       cluster_->CommandResult(node, PathNumber(s[4], "command id"), Body(r), wall);
@@ -268,12 +286,25 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     throw ApiError(404, "no such endpoint: " + r.path);
   }
+  if (s.size() == 2 && s[1] == "snapshots") {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond(JsonResponse(200, {{"jobs", snapshots_.Summary()}}));
+    return "/v1/snapshots";
+  }
   if (s[1] == "jobs") {
+    if (s.size() == 4 && s[3] == "snapshots") {
+      if (!get) MethodNotAllowed(r, "GET");
+      respond(SnapshotsAnswer(s[2]));
+      return "/v1/jobs/{id}/snapshots";
+    }
     if (s.size() == 2) {
       if (get) {
         respond(JsonResponse(200, {{"jobs", cluster_->Jobs()}}));
       } else if (post) {
-        respond(JsonResponse(201, cluster_->SubmitJob(ParseJobSpec(Body(r)), wall)));
+        const JobSpec spec = ParseJobSpec(Body(r));
+        json submitted = cluster_->SubmitJob(spec, wall);
+        snapshots_.SetCode(submitted.value("id", std::string()), spec.snapshot_k, spec.snapshot_m);
+        respond(JsonResponse(201, submitted));
       } else {
         MethodNotAllowed(r, "GET or POST");
       }
@@ -371,6 +402,65 @@ void Api::WakeEventWaiters() {
     w->timer->cancel();
     w->respond(JsonResponse(200, {{"events", cluster_->Events(w->cursor, w->limit)},
                                   {"last_event_id", cluster_->last_event_id()}}));
+  }
+}
+
+// --- snapshots: agents report what they protect; the recovery point moves; watchers wake ---
+
+json Api::ReportSnapshots(const std::string& node, const json& body) {
+  const std::string address = body.at("address").get<std::string>();
+  const std::string domain = body.value("domain", std::string());
+  json answer = json::object();
+  for (const auto& j : body.at("jobs")) {
+    SnapshotReport report{node, domain, address, j.at("job").get<std::string>(), j.at("world").get<int>(),
+                          j.at("ranks").get<std::vector<int>>(), j.value("protected_steps", std::vector<uint64_t>{}),
+                          j.value("held_steps", std::vector<uint64_t>{})};
+    auto moved = snapshots_.Report(report);
+    if (!moved.ok()) throw ApiError(400, moved.status().message());
+    if (*moved) WakeSnapshotWaiters(report.job);
+    answer[report.job] = snapshots_.View(report.job).value();
+  }
+  return {{"jobs", answer}};
+}
+
+http::Response Api::SnapshotsAnswer(const std::string& job) const {
+  auto view = snapshots_.View(job);
+  if (!view.ok()) throw ApiError(404, view.status().message());
+  return JsonResponse(200, view.value());
+}
+
+// `after` is the job's epoch the caller knows: answer once it moved past (a new recovery
+// point or step to protect).
+void Api::ParkSnapshots(const std::string& job, uint64_t after, int64_t wait_ms, http::Respond respond) {
+  auto moved = [this, job](uint64_t cursor) { return snapshots_.Epoch(job) > cursor; };
+  auto answer = [this, job] {
+    auto view = snapshots_.View(job);
+    return view.ok() ? JsonResponse(200, view.value()) : JsonResponse(404, {{"error", view.status().message()}});
+  };
+  if (wait_ms == 0 || moved(after)) return respond(answer());
+  auto w = std::make_shared<Waiter>();
+  w->cursor = after;
+  w->respond = std::move(respond);
+  w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
+  snapshot_waiters_[job].push_back(w);
+  w->timer->async_wait([this, w, job, answer](const boost::system::error_code&) {
+    if (w->done) return;
+    w->done = true;
+    snapshot_waiters_[job].remove(w);
+    w->respond(answer());
+  });
+}
+
+void Api::WakeSnapshotWaiters(const std::string& job) {
+  auto it = snapshot_waiters_.find(job);
+  if (it == snapshot_waiters_.end()) return;
+  auto waiters = std::move(it->second);
+  snapshot_waiters_.erase(it);
+  for (auto& w : waiters) {
+    if (w->done) continue;
+    w->done = true;
+    w->timer->cancel();
+    w->respond(SnapshotsAnswer(job));
   }
 }
 

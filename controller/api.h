@@ -19,6 +19,7 @@
 #include "common/http_server.h"
 #include "controller/cluster.h"
 #include "controller/metrics.h"
+#include "controller/snapshot_catalog.h"
 
 namespace boost::asio {
 class io_context;
@@ -31,6 +32,7 @@ struct ApiOptions {
   std::string operator_token;
   bool open_reads = false;
   int64_t long_poll_max_ms = 30000;
+  int snapshot_k = 4, snapshot_m = 2;  // the code of jobs that were not submitted with their own
 };
 
 class Api {
@@ -54,6 +56,10 @@ class Api {
   void ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond);
   void WakeCommandWaiters(const std::string& node);
   void WakeEventWaiters();
+  http::Response SnapshotsAnswer(const std::string& job) const;
+  void ParkSnapshots(const std::string& job, uint64_t after, int64_t wait_ms, http::Respond respond);
+  void WakeSnapshotWaiters(const std::string& job);
+  nlohmann::json ReportSnapshots(const std::string& node, const nlohmann::json& body);
 
   Cluster* cluster_;
   boost::asio::io_context* io_;
@@ -63,6 +69,8 @@ class Api {
   bool ready_ = false;
   std::map<std::string, std::list<std::shared_ptr<Waiter>>> command_waiters_;
   std::list<std::shared_ptr<Waiter>> event_waiters_;
+  SnapshotCatalog snapshots_;
+  std::map<std::string, std::list<std::shared_ptr<Waiter>>> snapshot_waiters_;  // by job
 };
 
 }  // namespace bulwark::controller

@@ -35,6 +35,10 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.idle_timeout_ms = http.Int("idle_timeout_ms", 75000, 100, 3600000);
     c.long_poll_max_ms = http.Int("long_poll_max_ms", 30000, 100, 600000);
     http.Finish();
+    auto snapshots = root.Map("snapshots");
+    c.snapshot_k = static_cast<int>(snapshots.Int("k", c.snapshot_k, 1, 32));
+    c.snapshot_m = static_cast<int>(snapshots.Int("m", c.snapshot_m, 1, 32));
+    snapshots.Finish();
     root.Finish();
   } catch (const ConfigError& e) {
     return Status::Error(e.what());

@@ -23,6 +23,8 @@ struct ControllerConfig {
   int64_t max_connections = 60000;
   int64_t idle_timeout_ms = 75000;
   int64_t long_poll_max_ms = 30000;
+  int snapshot_k = 4;  // RS(k,m) for jobs' in-memory snapshots
+  int snapshot_m = 2;
 };
 
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);

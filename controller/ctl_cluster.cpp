@@ -114,7 +114,8 @@ std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterU
          "heartbeat:\n  interval_ms: " + std::to_string(o.heartbeat_ms) + "\n  missed_beats: " +
          std::to_string(o.missed_beats) + "\n  restart_grace_ms: " + std::to_string(o.restart_grace_ms) + "\n"
          "auth:\n  agent_token_file: " + dir + "/tokens/agent.token\n  operator_token_file: " + dir +
-         "/tokens/operator.token\n";
+         "/tokens/operator.token\n"
+         "snapshots: {k: " + std::to_string(o.snapshot_k) + ", m: " + std::to_string(o.snapshot_m) + "}\n";
 }
 
 std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,
@@ -132,6 +133,7 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          "hooks: {socket: '@bulwark-" + std::to_string(::getpid()) + "-" + name + "', local_hang_ms: " +
          std::to_string(o.local_hang_ms) + "}\n"
          "telemetry_interval_ms: 1000\n"
+         "snapshot: {listen: 127.0.0.1:0}\n"
          "role: " + (spare ? "spare" : "worker") + "\n"
          "heartbeat_interval_ms: " + std::to_string(o.heartbeat_ms) + "\n"
          "node:\n"

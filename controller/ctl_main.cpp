@@ -50,7 +50,7 @@ Cluster:
 
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS]
-             [--restart-grace-ms MS] [--dir DIR]
+             [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
   cluster status [--dir DIR]
   cluster down [--dir DIR]
 
@@ -306,13 +306,15 @@ int Dispatch(Options& o) {
         if (o.flags.count("heartbeat-ms")) up.heartbeat_ms = std::stoi(o.flags["heartbeat-ms"]);
         if (o.flags.count("restart-grace-ms")) up.restart_grace_ms = std::stoi(o.flags["restart-grace-ms"]);
         if (o.flags.count("local-hang-ms")) up.local_hang_ms = std::stoi(o.flags["local-hang-ms"]);
+        if (o.flags.count("snapshot-k")) up.snapshot_k = std::stoi(o.flags["snapshot-k"]);
+        if (o.flags.count("snapshot-m")) up.snapshot_m = std::stoi(o.flags["snapshot-m"]);
       } catch (const std::exception&) {
-        return Usage("--nodes, --spares, --nodes-per-rack, --heartbeat-ms and --local-hang-ms take numbers");
+        return Usage("--nodes, --spares, --nodes-per-rack, --heartbeat-ms, --local-hang-ms and --snapshot-k/-m take numbers");
       }
       if (up.nodes < 1 || up.nodes > 256 || up.spares < 0 || up.spares > 64 || up.nodes_per_rack < 1 || up.heartbeat_ms < 50 ||
-          up.local_hang_ms < 100) {
+          up.local_hang_ms < 100 || up.snapshot_k < 1 || up.snapshot_k > 32 || up.snapshot_m < 1 || up.snapshot_m > 32) {
         return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
-                     "--local-hang-ms >= 100");
+                     "--local-hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
       }
       char self[4096] = {};
       const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -398,7 +400,7 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
-                                  "local-hang-ms",
+                                  "local-hang-ms", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
   for (int i = 1; i < argc; ++i) {

@@ -103,7 +103,8 @@ int Run(int argc, char** argv) {
 
   ControllerMetrics metrics;
   http::Server* server_ptr = nullptr;
-  ApiOptions api_options{agent_token.value(), operator_token.value(), config->open_reads, config->long_poll_max_ms};
+  ApiOptions api_options{agent_token.value(), operator_token.value(), config->open_reads, config->long_poll_max_ms,
+                         config->snapshot_k, config->snapshot_m};
   Api api(&cluster, &io, api_options, &metrics, [&] { return server_ptr ? server_ptr->open_connections() : 0; });
 
   http::ServerOptions server_options;

@@ -38,14 +38,14 @@ int Guard(bulwark_snapshot* s, F&& f) {
 
 extern "C" {
 
-int bulwark_snapshot_open(const char* job, int rank, uint64_t budget_bytes, bulwark_snapshot** out) {
+int bulwark_snapshot_open(const char* job, int rank, int world_size, uint64_t budget_bytes, bulwark_snapshot** out) {
   if (!out) return -1;
   *out = new (std::nothrow) bulwark_snapshot;
   if (!*out) return -1;
   try {
     const char* prefix = std::getenv("BULWARK_SNAPSHOT_PREFIX");
     auto client = bulwark::snapshot::SnapshotClient::Open(prefix && *prefix ? prefix : "bulwark", job ? job : "", rank,
-                                                         budget_bytes);
+                                                         world_size, budget_bytes);
     if (!client.ok()) return Report(*out, client.status());
     (*out)->client = std::move(client.value());
     return 0;
@@ -78,6 +78,10 @@ int bulwark_snapshot_latest(bulwark_snapshot* s, uint64_t* step) {
 
 int bulwark_snapshot_restore(bulwark_snapshot* s, uint64_t step, const char* name, void* data, size_t bytes) {
   return Guard(s, [&] { return s->client->Restore(step, name ? name : "", data, bytes); });
+}
+
+int bulwark_snapshot_roll_back(bulwark_snapshot* s, uint64_t step) {
+  return Guard(s, [&] { return s->client->RollBackTo(step); });
 }
 
 const char* bulwark_snapshot_error(const bulwark_snapshot* s) { return s ? s->error.c_str() : "no snapshot handle"; }

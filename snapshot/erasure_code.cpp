@@ -32,6 +32,14 @@ void ErasureCode::AccumulateParity(int data_index, const uint8_t* data, size_t l
                         const_cast<unsigned char*>(data), const_cast<unsigned char**>(parity));
 }
 
+void ErasureCode::Contribution(int parity_row, int data_index, const uint8_t* data, size_t len, uint8_t* out) const {
+  unsigned char coefficient = matrix_[static_cast<size_t>((k_ + parity_row) * k_ + data_index)];
+  unsigned char tables[32];
+  ec_init_tables(1, 1, &coefficient, tables);
+  auto* src = const_cast<unsigned char*>(data);
+  ec_encode_data(static_cast<int>(len), 1, 1, tables, &src, &out);
+}
+
 Status ErasureCode::Decode(const std::vector<int>& present_index, const uint8_t* const* present, size_t len,
                            const std::vector<int>& wanted, uint8_t* const* out) const {
   if (static_cast<int>(present_index.size()) != k_) {

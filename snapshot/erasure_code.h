@@ -28,6 +28,10 @@ class ErasureCode {
   // parity[j] ^= (coefficient j, data_index) × data, for every j: parity starts zeroed and is
   // complete once all k blocks were folded in, in any order.
   void AccumulateParity(int data_index, const uint8_t* data, size_t len, uint8_t* const* parity) const;
+  // out = (coefficient of parity row `parity_row`, data_index) × data: what one data block
+  // adds (XORs) to one parity block. A node computes this for each parity holder and sends
+  // it; the holder XORs the k contributions together.
+  void Contribution(int parity_row, int data_index, const uint8_t* data, size_t len, uint8_t* out) const;
   // Rebuilds data blocks `wanted` (indices < k) from k fragments: `present[i]` holds fragment
   // `present_index[i]` (distinct, < k + m). Fails, naming why, if that cannot be done.
   Status Decode(const std::vector<int>& present_index, const uint8_t* const* present, size_t len,

@@ -7,55 +7,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
+
+#include "snapshot/erasure_code.h"
+#include "snapshot/slot_layout.h"
 
 namespace bulwark::snapshot {
 namespace {
 
-constexpr uint64_t kControlMagic = 0x4c54435350414e53ull;  // "SNAPSCTL"
-constexpr uint64_t kManifestMagic = 0x54534e4d50414e53ull;  // "SNAPMNST"
-constexpr uint32_t kVersion = 1;
-constexpr size_t kControlBytes = 4096;
-constexpr size_t kAlign = 64;
-
-enum SlotState : uint32_t { kEmpty = 0, kWriting = 1, kComplete = 2 };
-
-struct SlotInfo {
-  uint64_t step;
-  uint64_t bytes;  // of the slot object in use
-  uint32_t buffers;
-  uint32_t state;  // SlotState
-};
-
-struct ControlBlock {
-  uint64_t magic;
-  uint32_t version;
-  uint32_t reserved;
-  std::atomic<uint32_t> committed;  // 0: none; 1 + slot index
-  uint32_t pad;
-  SlotInfo slot[2];
-};
-static_assert(sizeof(ControlBlock) <= kControlBytes);
-
-struct ManifestHeader {
-  uint64_t magic;
-  uint64_t step;
-  uint32_t count;
-  uint32_t names_bytes;
-  uint64_t data_offset;
-  uint64_t total_bytes;
-};
-
-struct ManifestEntry {
-  uint64_t offset;  // from the start of the slot object
-  uint64_t bytes;
-  uint32_t name_offset;  // into the names blob
-  uint32_t name_len;
-};
+using namespace layout;
 
 size_t AlignUp(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
@@ -80,6 +46,12 @@ int64_t CrashAfterBytes() {
   return v ? std::atoll(v) : -1;
 }
 
+// How long a commit waits for the agent to release the older version (see Commit).
+int64_t ReleaseWaitMs() {
+  const char* v = std::getenv("BULWARK_SNAPSHOT_WAIT_MS");
+  return v && *v ? std::atoll(v) : 30000;
+}
+
 }  // namespace
 
 struct SnapshotClient::Impl {
@@ -89,6 +61,7 @@ struct SnapshotClient::Impl {
   ControlBlock* control = nullptr;
   int slot_fd[2] = {-1, -1};
   Mapping slot_map[2];
+  uint64_t verified[2] = {0, 0};  // 1 + the step whose slot CRC was checked on restore
   // The snapshot being assembled.
   bool begun = false;
   uint64_t step = 0;
@@ -100,7 +73,7 @@ struct SnapshotClient::Impl {
   std::vector<Pending> pending;
   std::set<std::string> names;
 
-  std::string SlotName(int s) const { return base + (s == 0 ? ".a" : ".b"); }
+  std::string SlotName(int s) const { return base + SlotSuffix(s); }
 
   Status MapSlot(int s, size_t bytes, bool create) {
     Mapping& m = slot_map[s];
@@ -125,6 +98,28 @@ struct SnapshotClient::Impl {
     return Status::Ok();
   }
 
+  // Under an agent, slot w may be overwritten only once the committed step is protected
+  // cluster-wide: until then w may hold the job's only recovery point.
+  Status WaitForRelease(int w) {
+    const uint32_t c = control->committed.load(std::memory_order_acquire);
+    if (!control->managed.load(std::memory_order_acquire) || c == 0 || control->slot[w].state != kComplete) {
+      return Status::Ok();
+    }
+    const uint64_t need = control->slot[c - 1].step + 1;
+    const int64_t wait_ms = ReleaseWaitMs();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (control->released.load(std::memory_order_acquire) < need) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Error("snapshot of step " + std::to_string(step) + " skipped: step " + std::to_string(need - 1) +
+                             " is not protected cluster-wide after " + std::to_string(wait_ms) +
+                             " ms, and overwriting step " + std::to_string(control->slot[w].step) +
+                             " could lose the job's recovery point (both are kept)");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return Status::Ok();
+  }
+
   // The slot holding complete step `step`, preferring the committed one; -1 if none.
   int FindComplete(uint64_t want) const {
     const uint32_t c = control->committed.load(std::memory_order_acquire);
@@ -136,9 +131,22 @@ struct SnapshotClient::Impl {
     return -1;
   }
 
+  // When the agent recorded the slot's CRC, every restored byte is checked against it (once
+  // per slot and step): memory that rotted since the commit must not be trained on.
+  Status VerifySlot(int s) {
+    const SlotInfo& info = control->slot[s];
+    if (info.crc_step.load(std::memory_order_acquire) != info.step + 1 || verified[s] == info.step + 1) return Status::Ok();
+    if (Crc32c(slot_map[s].ptr, info.bytes) != info.crc) {
+      return Status::Error("snapshot of step " + std::to_string(info.step) + " in " + SlotName(s) +
+                           " fails its checksum: the memory was corrupted after the commit");
+    }
+    verified[s] = info.step + 1;
+    return Status::Ok();
+  }
+
   // The manifest of a complete slot, checked against the mapping before it is trusted.
   Result<std::vector<std::pair<std::string, ManifestEntry>>> ReadManifest(int s) {
-    const SlotInfo info = control->slot[s];
+    const SlotInfo& info = control->slot[s];
     if (Status st = MapSlot(s, info.bytes, false); !st.ok()) return st;
     const auto* base_ptr = static_cast<const uint8_t*>(slot_map[s].ptr);
     const std::string where = "snapshot of step " + std::to_string(info.step) + " in " + SlotName(s);
@@ -177,12 +185,15 @@ SnapshotClient::~SnapshotClient() {
 }
 
 Result<std::unique_ptr<SnapshotClient>> SnapshotClient::Open(const std::string& prefix, const std::string& job, int rank,
-                                                             uint64_t budget_bytes) {
+                                                             int world_size, uint64_t budget_bytes) {
   if (!ValidJob(prefix)) return Status::Error("snapshot prefix '" + prefix + "' must be letters, digits, '-', '_', '.'");
   if (!ValidJob(job)) return Status::Error("job id '" + job + "' must be 1-64 letters, digits, '-', '_', '.'");
   if (rank < 0) return Status::Error("rank " + std::to_string(rank) + " is negative");
+  if (world_size < 0 || (world_size > 0 && rank >= world_size)) {
+    return Status::Error("rank " + std::to_string(rank) + " is outside a world of " + std::to_string(world_size));
+  }
   auto impl = std::make_unique<Impl>();
-  impl->base = "/" + prefix + "." + job + ".r" + std::to_string(rank);
+  impl->base = RankBase(prefix, job, rank);
   impl->budget = budget_bytes;
   const std::string ctl = impl->base + ".ctl";
   impl->control_fd = shm_open(ctl.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -206,11 +217,12 @@ Result<std::unique_ptr<SnapshotClient>> SnapshotClient::Open(const std::string& 
     return Status::Error(ctl + " has version " + std::to_string(impl->control->version) + ", this client reads " +
                          std::to_string(kVersion));
   }
+  if (world_size > 0) impl->control->world_size = world_size;
   return std::unique_ptr<SnapshotClient>(new SnapshotClient(std::move(impl)));
 }
 
 void SnapshotClient::Remove(const std::string& prefix, const std::string& job, int rank) {
-  const std::string base = "/" + prefix + "." + job + ".r" + std::to_string(rank);
+  const std::string base = RankBase(prefix, job, rank);
   for (const char* suffix : {".ctl", ".a", ".b"}) shm_unlink((base + suffix).c_str());
 }
 
@@ -263,6 +275,8 @@ Status SnapshotClient::Commit() {
   }
   const int w = committed == 1 ? 1 : 0;  // the slot that is not the committed one
   SlotInfo& info = m.control->slot[w];
+  if (Status st = m.WaitForRelease(w); !st.ok()) return st;
+  info.crc_step.store(0, std::memory_order_relaxed);
   info.state = kWriting;
   std::atomic_thread_fence(std::memory_order_release);
   if (Status st = m.MapSlot(w, total, true); !st.ok()) {
@@ -302,6 +316,16 @@ std::optional<uint64_t> SnapshotClient::Latest() const {
   return impl_->control->slot[c - 1].step;
 }
 
+Status SnapshotClient::RollBackTo(uint64_t step) {
+  Impl& m = *impl_;
+  const int s = m.FindComplete(step);
+  if (s < 0) return Status::Error("no restorable snapshot of step " + std::to_string(step) + " in " + m.base);
+  SlotInfo& other = m.control->slot[1 - s];
+  if (other.state == kComplete && other.step > step) other.state = kEmpty;
+  m.control->committed.store(static_cast<uint32_t>(s + 1), std::memory_order_release);
+  return Status::Ok();
+}
+
 Result<std::vector<std::pair<std::string, uint64_t>>> SnapshotClient::List(uint64_t step) const {
   const int s = impl_->FindComplete(step);
   if (s < 0) return Status::Error("no restorable snapshot of step " + std::to_string(step) + " in " + impl_->base);
@@ -323,6 +347,7 @@ Status SnapshotClient::Restore(uint64_t step, const std::string& name, void* out
       return Status::Error("buffer '" + name + "' of step " + std::to_string(step) + " holds " + std::to_string(e.bytes) +
                            " bytes, not " + std::to_string(bytes));
     }
+    if (Status st = impl_->VerifySlot(s); !st.ok()) return st;
     std::memcpy(out, static_cast<const uint8_t*>(impl_->slot_map[s].ptr) + e.offset, bytes);
     return Status::Ok();
   }

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/digest.h"
+#include "common/http_client.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -110,6 +113,23 @@ Result<TrainConfig> LoadConfig(const Options& o) {
 std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" + std::to_string(rank) + ".state"; }
 
 // Every rank learns whether all ranks succeeded, so no rank waits forever on one that quit.
+// POST {agent}/v1/snapshots/restore; the agent answers once the rank's slot of the job's
+// recovery point is in local memory, or says why it cannot be (never with wrong bytes).
+Status AskAgentToRestore(const std::string& agent_url, const std::string& job, int rank) {
+  http::Client client(agent_url, "", 300000);
+  auto r = client.Send("POST", "/v1/snapshots/restore", nlohmann::json{{"job", job}, {"rank", rank}}.dump());
+  if (!r.ok()) return Status::Error("cannot reach the agent at " + agent_url + ": " + r.status().message());
+  const auto body = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status != 200) {
+    return Status::Error("the agent cannot restore: " + (body.is_object() ? body.value("error", r->body) : r->body));
+  }
+  if (rank == 0 || body.value("source", "") == "peers") {
+    std::fprintf(stderr, "bulwark-train: rank %d: the agent holds step %s from %s\n", rank, body.value("step", nlohmann::json()).dump().c_str(),
+                 body.value("source", std::string("?")).c_str());
+  }
+  return Status::Ok();
+}
+
 bool AllOk(const Status& s, Comm& comm) {
   for (uint64_t bad : comm.AllGatherU64(s.ok() ? 0 : 1))
     if (bad) return false;
@@ -144,7 +164,7 @@ int Run(int argc, char** argv, MpiComm& comm) {
     const char* job = std::getenv("BULWARK_JOB_ID");
     const char* prefix = std::getenv("BULWARK_SNAPSHOT_PREFIX");
     auto opened = snapshot::SnapshotClient::Open(prefix && *prefix ? prefix : "bulwark", job && *job ? job : "train",
-                                                 comm.rank());
+                                                 comm.rank(), comm.size());
     s = opened.ok() ? Status::Ok() : opened.status();
     if (!AllOk(s, comm)) {
       if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshots: %s\n", comm.rank(), s.message().c_str());
@@ -153,8 +173,16 @@ int Run(int argc, char** argv, MpiComm& comm) {
     snapshots = std::move(opened).value();
   }
   if (opt.restore_from_memory) {
+    // Under an agent, each rank first asks it to make the job's recovery point present in
+    // local memory (rebuilt from peers' fragments if this node is new or lost it).
+    if (const char* agent = std::getenv("BULWARK_AGENT_URL"); agent && *agent) {
+      const char* job = std::getenv("BULWARK_JOB_ID");
+      Status asked = AskAgentToRestore(agent, job && *job ? job : "train", comm.rank());
+      if (!asked.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), asked.message().c_str());
+    }
     // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.
     s = trainer.RestoreSnapshot(*snapshots);
+    if (s.ok()) s = snapshots->RollBackTo(static_cast<uint64_t>(trainer.step()));
     if (leader) {
       if (s.ok()) {
         std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory\n", trainer.step());
@@ -203,11 +231,10 @@ int Run(int argc, char** argv, MpiComm& comm) {
       if (leader) std::fprintf(stderr, "bulwark-train: saved state at step %" PRId64 " in %s\n", r.step, opt.state_dir.c_str());
     }
     if (opt.snapshot_every > 0 && r.step % opt.snapshot_every == 0) {
+      // A snapshot that cannot be taken (over budget, not released in time) is insurance
+      // missed, not a reason to stop training: the older versions are kept.
       s = trainer.SnapshotState(*snapshots);
-      if (!AllOk(s, comm)) {
-        if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshot: %s\n", comm.rank(), s.message().c_str());
-        return 3;
-      }
+      if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshot: %s\n", comm.rank(), s.message().c_str());
     }
   }
   if (leader && !step_ms.empty()) {

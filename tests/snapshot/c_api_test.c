@@ -18,7 +18,7 @@ int main(void) {
   char job[64];
   snprintf(job, sizeof(job), "c-abi-%d", (int)getpid());
   bulwark_snapshot* s = NULL;
-  CHECK(bulwark_snapshot_open(job, 0, 0, &s) == 0);
+  CHECK(bulwark_snapshot_open(job, 0, 1, 0, &s) == 0);
   double weights[64];
   for (int i = 0; i < 64; ++i) weights[i] = i * 0.5;
   CHECK(bulwark_snapshot_begin(s, 7) == 0);
@@ -37,7 +37,7 @@ int main(void) {
   bulwark_snapshot_close(s);
 
   bulwark_snapshot* bad = NULL;
-  CHECK(bulwark_snapshot_open("no/slashes", 0, 0, &bad) == -1);
+  CHECK(bulwark_snapshot_open("no/slashes", 0, 1, 0, &bad) == -1);
   CHECK(strstr(bulwark_snapshot_error(bad), "job id 'no/slashes'") != NULL);
   CHECK(bulwark_snapshot_begin(bad, 1) == -1);
   bulwark_snapshot_close(bad);

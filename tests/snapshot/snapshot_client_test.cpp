@@ -22,7 +22,7 @@ class SnapshotClientTest : public ::testing::Test {
     for (int r = 0; r < 4; ++r) SnapshotClient::Remove(prefix_, "job-1", r);
   }
   std::unique_ptr<SnapshotClient> Open(int rank = 0, uint64_t budget = 0) {
-    auto c = SnapshotClient::Open(prefix_, "job-1", rank, budget);
+    auto c = SnapshotClient::Open(prefix_, "job-1", rank, 0, budget);
     EXPECT_TRUE(c.ok()) << c.status().message();
     return c.ok() ? std::move(c.value()) : nullptr;
   }
