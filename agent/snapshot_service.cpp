@@ -126,7 +126,11 @@ void SnapshotService::ScanRanks() {
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto& state = it->second;
     const auto& present = found[it->first];
-    std::erase_if(state.ranks, [&](const auto& r) { return !present.count(r.first); });
+    // readdir of /dev/shm may miss an entry while others are created or removed: a rank is
+    // gone only when its control block cannot be opened.
+    std::erase_if(state.ranks, [&](const auto& r) {
+      return !present.count(r.first) && !RankSlots::Open(options_.prefix, it->first, r.first).ok();
+    });
     if (state.ranks.empty()) {
       it = jobs_.erase(it);
       report_due_ = true;
@@ -143,6 +147,19 @@ void SnapshotService::ScanRanks() {
       }
     }
     state.held_steps = common.value_or(std::vector<uint64_t>{});
+    // A restarted job that went back (to the recovery point, or to scratch) commits below
+    // what this node protected: those steps belong to the abandoned run.
+    std::optional<uint64_t> lowest_committed;
+    for (const auto& [rank, slots] : state.ranks) {
+      const auto c = slots->Committed();
+      const uint64_t v = c ? *c : 0;
+      if (!lowest_committed || v < *lowest_committed) lowest_committed = v;
+    }
+    if (!state.protected_steps.empty() && lowest_committed && *lowest_committed < state.protected_steps.front()) {
+      std::erase_if(state.protected_steps, [&](uint64_t s) { return s > *lowest_committed; });
+      state.released.reset();
+      report_due_ = true;
+    }
     if (state.held_steps != state.reported_held) report_due_ = true;
     ++it;
   }
@@ -185,6 +202,12 @@ void SnapshotService::ReportToController(bool force) {
     const json& view = answer["jobs"][job];
     state.view = view;  // a restarted controller counts epochs from 0 again: take it as is
     state.epoch = view.value("epoch", uint64_t{0});
+    // The follower waits for the *next* epoch: release what this answer already says.
+    if (state.managed && view["recovery_point"].is_number_unsigned()) {
+      const uint64_t point = view["recovery_point"].get<uint64_t>();
+      for (auto& [rank, slots] : state.ranks) slots->Release(point);
+      state.released = point;
+    }
   }
 }
 

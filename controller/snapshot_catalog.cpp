@@ -63,6 +63,14 @@ Result<bool> SnapshotCatalog::Report(const SnapshotReport& r) {
     job.members.push_back({r.node, r.node, r.address, r.domain, ranks, merge({}, r.protected_steps), held});
     job.plan.reset();
   }
+  // A member protects only steps it holds, and holds only the newest two: a protected step
+  // above everything it holds now was abandoned (the job went back to an older step or to
+  // scratch), and must not count towards the recovery point.
+  for (auto& m : job.members) {
+    if (m.held_steps.empty()) continue;
+    const uint64_t newest = m.held_steps.back();
+    std::erase_if(m.protected_steps, [&](uint64_t s) { return s > newest; });
+  }
   if (!job.plan) Replan(job);
   job.recovery_point = NewestCommon(job, &Member::protected_steps);
   job.protect_step = NewestCommon(job, &Member::held_steps);

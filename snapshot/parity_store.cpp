@@ -142,6 +142,11 @@ std::shared_ptr<ParityStore::Version> ParityStore::Create(const ParityKey& key, 
     }
   }
   for (const auto& victim : victims) Drop(victim);
+  if (budget_ && held_ + kFragmentHeaderBytes > budget_) {
+    *error = Status::Error(Describe(key) + ": over the snapshot memory budget of " + std::to_string(budget_) + " bytes (" +
+                           std::to_string(held_) + " held); older versions are kept");
+    return nullptr;
+  }
   auto v = std::make_shared<Version>();
   v->key = key;
   v->k = info.k;

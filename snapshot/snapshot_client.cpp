@@ -323,7 +323,18 @@ Status SnapshotClient::RollBackTo(uint64_t step) {
   SlotInfo& other = m.control->slot[1 - s];
   if (other.state == kComplete && other.step > step) other.state = kEmpty;
   m.control->committed.store(static_cast<uint32_t>(s + 1), std::memory_order_release);
+  // What was released past `step` belonged to the run rolled back over.
+  uint64_t released = m.control->released.load(std::memory_order_acquire);
+  while (released > step + 1 && !m.control->released.compare_exchange_weak(released, step + 1)) {
+  }
   return Status::Ok();
+}
+
+void SnapshotClient::Discard() {
+  Impl& m = *impl_;
+  m.control->committed.store(0, std::memory_order_release);
+  for (auto& slot : m.control->slot) slot.state = kEmpty;
+  m.control->released.store(0, std::memory_order_release);
 }
 
 Result<std::vector<std::pair<std::string, uint64_t>>> SnapshotClient::List(uint64_t step) const {

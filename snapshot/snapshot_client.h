@@ -48,6 +48,8 @@ class SnapshotClient {
   // After restoring `step`: makes it the committed version and forgets a newer one (a
   // version the job rolled back over must not be mistaken for progress).
   Status RollBackTo(uint64_t step);
+  // Forgets every version (a job starting over from scratch).
+  void Discard();
   // The names and sizes in committed step `step`.
   Result<std::vector<std::pair<std::string, uint64_t>>> List(uint64_t step) const;
 

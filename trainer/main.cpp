@@ -183,6 +183,7 @@ int Run(int argc, char** argv, MpiComm& comm) {
     // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.
     s = trainer.RestoreSnapshot(*snapshots);
     if (s.ok()) s = snapshots->RollBackTo(static_cast<uint64_t>(trainer.step()));
+    if (!s.ok()) snapshots->Discard();  // starting over: old versions are not this run's
     if (leader) {
       if (s.ok()) {
         std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory\n", trainer.step());

@@ -1,4 +1,5 @@
 #include "snapshot/snapshot_client.h"
+#include "snapshot/rank_slots.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -172,6 +173,61 @@ TEST_F(SnapshotClientTest, TenThousandNamedBuffersRoundTrip) {
     EXPECT_EQ(out, buffers[static_cast<size_t>(i)]);
   }
   EXPECT_EQ(c->List(1)->size(), 10000u);
+}
+
+// Under an agent the older slot is overwritten only once the agent released the committed
+// step; until then the commit waits, and past the wait it is refused with both kept.
+TEST_F(SnapshotClientTest, UnderAnAgentTheOlderVersionWaitsForItsRelease) {
+  auto c = Open(1);
+  auto slots = RankSlots::Open(prefix_, "job-1", 1);
+  ASSERT_TRUE(slots.ok()) << slots.status().message();
+  (*slots)->Manage();
+  auto v = Values(100, 1.0f);
+  for (uint64_t step : {1, 2}) {
+    ASSERT_TRUE(c->Begin(step).ok());
+    ASSERT_TRUE(c->Add("w", v.data(), v.size() * 4).ok());
+    ASSERT_TRUE(c->Commit().ok());  // the second slot was empty: nothing to lose
+  }
+  setenv("BULWARK_SNAPSHOT_WAIT_MS", "50", 1);
+  ASSERT_TRUE(c->Begin(3).ok());
+  ASSERT_TRUE(c->Add("w", v.data(), v.size() * 4).ok());
+  EXPECT_EQ(c->Commit().message(),
+            "snapshot of step 3 skipped: step 2 is not protected cluster-wide after 50 ms, and overwriting step 1 could "
+            "lose the job's recovery point (both are kept)");
+  EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{1, 2}));
+  (*slots)->Release(2);
+  ASSERT_TRUE(c->Begin(3).ok());
+  ASSERT_TRUE(c->Add("w", v.data(), v.size() * 4).ok());
+  EXPECT_TRUE(c->Commit().ok());
+  unsetenv("BULWARK_SNAPSHOT_WAIT_MS");
+  EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{2, 3}));
+  // Rolling back to 2 forgets 3 and what was released past it.
+  ASSERT_TRUE(c->RollBackTo(2).ok());
+  EXPECT_EQ(c->Latest(), 2u);
+  EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{2}));
+}
+
+// Once the agent recorded a slot's CRC, a restore checks it: rotted memory is refused.
+TEST_F(SnapshotClientTest, ARestoreOfCorruptedMemoryFailsItsChecksum) {
+  auto c = Open(2);
+  auto v = Values(1000, 3.0f);
+  ASSERT_TRUE(c->Begin(7).ok());
+  ASSERT_TRUE(c->Add("w", v.data(), v.size() * 4).ok());
+  ASSERT_TRUE(c->Commit().ok());
+  auto slots = RankSlots::Open(prefix_, "job-1", 2);
+  ASSERT_TRUE(slots.ok());
+  ASSERT_TRUE((*slots)->Checksum(7).ok());
+  const std::string name = "/" + prefix_ + ".job-1.r2.a";
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  ASSERT_GE(fd, 0);
+  char byte = 0;
+  ASSERT_EQ(pread(fd, &byte, 1, 2000), 1);
+  byte ^= 1;
+  ASSERT_EQ(pwrite(fd, &byte, 1, 2000), 1);
+  close(fd);
+  std::vector<float> out(v.size());
+  EXPECT_EQ(c->Restore(7, "w", out.data(), out.size() * 4).message(),
+            "snapshot of step 7 in " + name + " fails its checksum: the memory was corrupted after the commit");
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// The controller's snapshot catalog: plans once every rank is known, names the step every
+// member holds, moves the recovery point only when every member protected a step, lets a
+// stand-in take a lost member's place without losing the point, and drops steps of a run
+// the job went back from.
+#include "controller/snapshot_catalog.h"
+
+#include <gtest/gtest.h>
+
+namespace bulwark::controller {
+namespace {
+
+SnapshotReport Report(const std::string& node, std::vector<int> ranks, std::vector<uint64_t> held,
+                      std::vector<uint64_t> protected_steps = {}) {
+  return {node, node == "a" || node == "b" ? "rack-1" : "rack-2", node + ":1", "job", 4, ranks, protected_steps, held};
+}
+
+TEST(SnapshotCatalogTest, PlansOnceEveryRankIsKnownAndNamesTheCommonStep) {
+  SnapshotCatalog catalog(2, 1);
+  ASSERT_TRUE(catalog.Report(Report("a", {0}, {1, 2})).ok());
+  ASSERT_TRUE(catalog.Report(Report("b", {1}, {2, 3})).ok());
+  EXPECT_EQ(catalog.View("job").value()["plan_error"], "waiting for 2 of 4 ranks to be reported");
+  ASSERT_TRUE(catalog.Report(Report("c", {2}, {2, 3})).ok());
+  ASSERT_TRUE(catalog.Report(Report("d", {3}, {2, 3})).ok());
+  const auto view = catalog.View("job").value();
+  EXPECT_EQ(view["groups"].size(), 2u);
+  EXPECT_EQ(view["protect_step"], 2);  // the newest step all four hold
+  EXPECT_TRUE(view["recovery_point"].is_null());
+}
+
+TEST(SnapshotCatalogTest, TheRecoveryPointIsTheNewestStepEveryMemberProtected) {
+  SnapshotCatalog catalog(2, 1);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {4, 5}, {4})).ok());
+  auto moved = catalog.Report(Report("d", {3}, {4, 5}, {4}));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(*moved);
+  EXPECT_EQ(catalog.RecoveryPoint("job"), 4u);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {4, 5}, {5, 4})).ok());
+  EXPECT_EQ(catalog.RecoveryPoint("job"), 4u);  // d has not protected 5
+  ASSERT_TRUE(catalog.Report(Report("d", {3}, {4, 5}, {5, 4})).ok());
+  EXPECT_EQ(catalog.RecoveryPoint("job"), 5u);
+
+  // d is lost; e stands in with nothing yet: the point stays (peers can rebuild d's shard).
+  SnapshotReport standin = Report("e", {3}, {});
+  ASSERT_TRUE(catalog.Report(standin).ok());
+  EXPECT_EQ(catalog.RecoveryPoint("job"), 5u);
+  const auto view = catalog.View("job").value();
+  EXPECT_EQ(view["members"][3]["member"], "d");
+  EXPECT_EQ(view["members"][3]["node"], "e");
+
+  // The job went back to scratch: what the members hold now is below 5 and 4.
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {1})).ok());
+  ASSERT_TRUE(catalog.Report(Report("e", {3}, {1})).ok());
+  EXPECT_EQ(catalog.RecoveryPoint("job"), std::nullopt);
+  EXPECT_EQ(catalog.View("job").value()["protect_step"], 1);
+}
+
+TEST(SnapshotCatalogTest, BadReportsAreRefusedWithTheReason) {
+  SnapshotCatalog catalog(2, 1);
+  EXPECT_EQ(catalog.Report(Report("a", {4}, {})).status().message(), "snapshot report for job job: rank 4 is outside a world of 4");
+  EXPECT_EQ(catalog.Report(Report("a", {1, 1}, {})).status().message(), "snapshot report for job job: 'ranks' lists a rank twice");
+  EXPECT_EQ(catalog.View("other").status().message(), "no agent has reported snapshots of job 'other'");
+  // Too few members for the code: the plan says why.
+  SnapshotCatalog single(4, 2);
+  ASSERT_TRUE(single.Report({"a", "", "a:1", "solo", 1, {0}, {}, {}}).ok());
+  EXPECT_EQ(single.View("solo").value()["plan_error"], "RS(4,2) needs at least 3 nodes (parity lives outside its group); got 1");
+}
+
+}  // namespace
+}  // namespace bulwark::controller
