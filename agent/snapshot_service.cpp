@@ -202,12 +202,8 @@ void SnapshotService::ReportToController(bool force) {
     const json& view = answer["jobs"][job];
     state.view = view;  // a restarted controller counts epochs from 0 again: take it as is
     state.epoch = view.value("epoch", uint64_t{0});
-    // The follower waits for the *next* epoch: release what this answer already says.
-    if (state.managed && view["recovery_point"].is_number_unsigned()) {
-      const uint64_t point = view["recovery_point"].get<uint64_t>();
-      for (auto& [rank, slots] : state.ranks) slots->Release(point);
-      state.released = point;
-    }
+    // The follower waits for the *next* epoch: apply what this answer already says.
+    ApplyView(state);
   }
 }
 
@@ -354,10 +350,21 @@ void SnapshotService::FollowRecoveryPoints(const std::atomic<bool>* stop) {
       JobState& state = it->second;
       state.view = *view;
       state.epoch = view->value("epoch", uint64_t{0});
-      if (!(*view)["recovery_point"].is_number_unsigned()) continue;
-      const uint64_t point = (*view)["recovery_point"].get<uint64_t>();
-      for (auto& [rank, slots] : state.ranks) slots->Release(point);
-      state.released = point;
+      ApplyView(state);
+    }
+  }
+}
+
+void SnapshotService::ApplyView(JobState& state) {
+  if (!state.managed) return;
+  if (state.view["recovery_point"].is_number_unsigned()) {
+    const uint64_t point = state.view["recovery_point"].get<uint64_t>();
+    for (auto& [rank, slots] : state.ranks) slots->Release(point);
+    state.released = point;
+  }
+  for (uint64_t step : state.view.value("abandoned_steps", std::vector<uint64_t>{})) {
+    for (auto& [rank, slots] : state.ranks) {
+      if (slots->Committed() == step) slots->Abandon(step);
     }
   }
 }
@@ -467,7 +474,7 @@ Result<json> SnapshotService::Rebuild(const std::string& job, const json& view, 
   for (size_t j = 1; j < parity.size(); ++j) candidates.push_back({k + static_cast<int>(j), parity[j]});
 
   std::vector<int> present_index;
-  std::vector<std::vector<uint8_t>> present;
+  std::vector<HugeVector<uint8_t>> present;
   std::vector<ShardInfo> manifest;
   std::vector<std::string> rejected;
   uint64_t block_len = 0;
@@ -530,7 +537,7 @@ Result<json> SnapshotService::Rebuild(const std::string& job, const json& view, 
   }
   std::vector<const uint8_t*> inputs;
   for (const auto& p : present) inputs.push_back(p.data());
-  std::vector<uint8_t> out(block_len);
+  HugeVector<uint8_t> out(block_len);
   uint8_t* out_ptr = out.data();
   if (Status s = code->Decode(present_index, inputs.data(), block_len, {place.block}, &out_ptr); !s.ok()) return s;
   const ShardInfo& want = manifest[place.block];

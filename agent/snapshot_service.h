@@ -80,6 +80,8 @@ class SnapshotService {
   void ProtectReady();
   Status Protect(const std::string& job, JobState& state, uint64_t step);
   void FollowRecoveryPoints(const std::atomic<bool>* stop);
+  // Releases the recovery point to the local ranks and abandons what the view says to.
+  void ApplyView(JobState& state);
   Status ServeLocalBlock(const snapshot::ChunkKey& key,
                          const std::function<Status(const snapshot::FragmentHeader&, const snapshot::NodeShard&)>& send);
   Result<nlohmann::json> Rebuild(const std::string& job, const nlohmann::json& view, int rank, uint64_t step);

@@ -160,7 +160,7 @@ nlohmann::json Row(int k, int m, size_t state_bytes) {
       parity.push_back(std::move(f).value());
     }
     const size_t len = parity[0].payload.size();
-    std::vector<std::vector<uint8_t>> blocks;
+    std::vector<bulwark::HugeVector<uint8_t>> blocks;
     std::vector<int> index;
     for (int i = 1; i < k; ++i) {  // the surviving members' blocks, as their servers would send them
       blocks.emplace_back(len, 0);
@@ -171,7 +171,7 @@ nlohmann::json Row(int k, int m, size_t state_bytes) {
     std::vector<const uint8_t*> present;
     for (auto& b : blocks) present.push_back(b.data());
     present.push_back(parity[0].payload.data());
-    std::vector<uint8_t> out(len);
+    bulwark::HugeVector<uint8_t> out(len);
     uint8_t* outs[] = {out.data()};
     if (!code.Decode(index, present.data(), len, {0}, outs).ok()) std::abort();
     if (Crc32c(out.data(), parity[0].header.shards[0].bytes) != parity[0].header.shards[0].crc) {

@@ -74,7 +74,25 @@ Result<bool> SnapshotCatalog::Report(const SnapshotReport& r) {
   if (!job.plan) Replan(job);
   job.recovery_point = NewestCommon(job, &Member::protected_steps);
   job.protect_step = NewestCommon(job, &Member::held_steps);
-  const bool moved = std::make_pair(job.recovery_point, job.protect_step) != before;
+  std::vector<uint64_t> abandoned;
+  if (job.plan) {
+    for (const auto& holder : job.members) {
+      for (uint64_t step : holder.held_steps) {
+        if (job.recovery_point && step <= *job.recovery_point) continue;
+        for (const auto& other : job.members) {
+          const auto& h = other.held_steps;
+          if (!h.empty() && h.back() > step && std::find(h.begin(), h.end(), step) == h.end()) {
+            abandoned.push_back(step);
+            break;
+          }
+        }
+      }
+    }
+    std::sort(abandoned.begin(), abandoned.end());
+    abandoned.erase(std::unique(abandoned.begin(), abandoned.end()), abandoned.end());
+  }
+  const bool moved = std::make_pair(job.recovery_point, job.protect_step) != before || abandoned != job.abandoned;
+  job.abandoned = abandoned;
   if (moved) ++job.epoch;
   return moved;
 }
@@ -140,6 +158,7 @@ Result<json> SnapshotCatalog::View(const std::string& name) const {
               {"m", job.m},
               {"recovery_point", job.recovery_point ? json(*job.recovery_point) : json()},
               {"protect_step", job.protect_step ? json(*job.protect_step) : json()},
+              {"abandoned_steps", job.abandoned},
               {"epoch", job.epoch},
               {"plan_error", job.plan_error},
               {"members", members},

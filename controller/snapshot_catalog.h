@@ -8,7 +8,10 @@
 // - the step to protect next: the newest one every member holds. A group's parity is the
 //   code of its members' shards *of the same step*, so members must not pick steps on their
 //   own (one that started late would code step 3 while its partner codes step 1, forever);
-// - the global recovery point: the newest step that every member has protected.
+// - the global recovery point: the newest step that every member has protected;
+// - abandoned steps: held by some member above the recovery point while another member
+//   holds a newer step but not that one (a rank skipped it: it can never be protected).
+//   Their holders may overwrite them, so the members meet on a common step again.
 // An epoch counts changes of either; agents long-poll on it.
 // Pure: reports in, views out. Held in memory: after a controller restart the agents'
 // periodic reports rebuild it (the truth lives in the agents' memory).
@@ -70,6 +73,7 @@ class SnapshotCatalog {
     std::string plan_error;
     std::optional<uint64_t> recovery_point;
     std::optional<uint64_t> protect_step;
+    std::vector<uint64_t> abandoned;  // held by some member, skipped for good by another
     uint64_t epoch = 0;
   };
   void Replan(Job& job);

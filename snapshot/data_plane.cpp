@@ -81,17 +81,17 @@ struct DataPlaneServer::Impl {
   // One connection: frames until the peer closes or sends something we cannot read.
   void Serve(wire::Socket& socket) {
     std::map<ParityKey, std::string> refused;  // contributions this connection could not apply
+    wire::Frame frame;
     while (!stopping) {
-      auto frame = wire::ReadFrame(socket);
-      if (!frame.ok()) {
-        if (frame.status().message() != "peer closed the connection" && !stopping) {
+      if (Status read = wire::ReadFrameInto(socket, &frame); !read.ok()) {
+        if (read.message() != "peer closed the connection" && !stopping) {
           ++counters.bad_frames;
-          log("data plane: dropping a connection: " + frame.status().message());
+          log("data plane: dropping a connection: " + read.message());
         }
         break;
       }
       try {
-        if (!Handle(socket, *frame, refused)) break;
+        if (!Handle(socket, frame, refused)) break;
       } catch (const std::exception& e) {
         ++counters.bad_frames;
         log(std::string("data plane: bad frame meta (") + e.what() + "); dropping the connection");
@@ -248,9 +248,10 @@ Result<FetchedFragment> FetchFragment(const std::string& address, const ChunkKey
   if (!header.ok()) return Status::Error(address + ": " + header.status().message());
   if (!(KeyOf(header.value()) == key)) return Status::Error(address + " answered with another fragment than asked for");
   FragmentAssembler assembler(header.value());
+  wire::Frame frame;
+  auto* f = &frame;
   while (!assembler.complete()) {
-    auto f = wire::ReadFrame(socket);
-    if (!f.ok()) return Status::Error(address + ": " + f.status().message());
+    if (Status read = wire::ReadFrameInto(socket, f); !read.ok()) return Status::Error(address + ": " + read.message());
     if (f->type != wire::kData) return Status::Error(address + ": unexpected frame in a fragment's data");
     try {
       const ChunkKey chunk{f->meta.at("job").get<std::string>(), f->meta.at("step").get<uint64_t>(),

@@ -59,7 +59,7 @@ Status SendContribution(const std::string& address, const ParityKey& key, const 
 
 struct FetchedFragment {
   FragmentHeader header;
-  std::vector<uint8_t> payload;
+  HugeVector<uint8_t> payload;
 };
 // Fetches fragment `key` from `address`, checked against its header's length and CRC.
 Result<FetchedFragment> FetchFragment(const std::string& address, const ChunkKey& key, int timeout_ms);

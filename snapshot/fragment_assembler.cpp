@@ -66,7 +66,7 @@ Status FragmentAssembler::Add(const ChunkKey& key, uint64_t offset, const uint8_
   return Status::Ok();
 }
 
-Result<std::vector<uint8_t>> FragmentAssembler::Finish() {
+Result<HugeVector<uint8_t>> FragmentAssembler::Finish() {
   if (!complete()) {
     return Status::Error(Describe(KeyOf(header_)) + " is incomplete: " + std::to_string(received_) + " of " +
                          std::to_string(header_.fragment_bytes) + " bytes");

@@ -10,6 +10,7 @@
 #include <map>
 #include <vector>
 
+#include "common/huge_page_allocator.h"
 #include "common/status.h"
 #include "snapshot/fragment.h"
 
@@ -35,13 +36,13 @@ class FragmentAssembler {
   bool complete() const { return received_ == header_.fragment_bytes; }
   uint64_t received() const { return received_; }
   // Once complete: the payload, checked against the header's CRC.
-  Result<std::vector<uint8_t>> Finish();
+  Result<HugeVector<uint8_t>> Finish();
 
   const FragmentHeader& header() const { return header_; }
 
  private:
   FragmentHeader header_;
-  std::vector<uint8_t> payload_;
+  HugeVector<uint8_t> payload_;  // first touch of whole shards is costly: huge pages
   std::map<uint64_t, uint64_t> ranges_;  // start -> end of what has arrived, disjoint
   uint64_t received_ = 0;
 };

@@ -125,6 +125,8 @@ void RankSlots::Release(uint64_t step) {
   }
 }
 
+void RankSlots::Abandon(uint64_t step) { Control(control_)->abandoned.store(step + 1, std::memory_order_release); }
+
 Status RankSlots::Install(const std::string& prefix, const std::string& job, int rank, int world_size, uint64_t step,
                           const uint8_t* data, size_t bytes, uint32_t crc) {
   // The client's Open creates and initialises the control block the same way a trainer would.

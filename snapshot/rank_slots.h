@@ -42,6 +42,8 @@ class RankSlots {
   void Manage();
   // `step` is protected cluster-wide: older versions may be overwritten.
   void Release(uint64_t step);
+  // `step` will never be protected (the job moved on without it): the client may overwrite it.
+  void Abandon(uint64_t step);
 
   // Writes `bytes` (a slot object, as a peer rebuilt it) as rank `rank`'s committed `step`,
   // recording `crc`; a newer leftover version is dropped.

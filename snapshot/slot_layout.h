@@ -42,6 +42,9 @@ struct ControlBlock {
   // older slot only once the committed step is protected cluster-wide (released).
   std::atomic<uint32_t> managed;
   std::atomic<uint64_t> released;  // 1 + the newest step protected cluster-wide; 0: none
+  // 1 + a committed step the agent says can never be protected (another rank skipped it and
+  // moved on): the client may overwrite it instead of waiting. 0: none.
+  std::atomic<uint64_t> abandoned;
   SlotInfo slot[2];
 };
 static_assert(sizeof(ControlBlock) <= kControlBytes);

@@ -100,7 +100,10 @@ struct SnapshotClient::Impl {
 
   // Under an agent, slot w may be overwritten only once the committed step is protected
   // cluster-wide: until then w may hold the job's only recovery point.
-  Status WaitForRelease(int w) {
+  // If the agent abandons the committed step instead (no other rank will ever protect it),
+  // the older slot becomes the committed one again and *w the abandoned slot to write.
+  Status WaitForRelease(int* w_out) {
+    const int w = *w_out;
     const uint32_t c = control->committed.load(std::memory_order_acquire);
     if (!control->managed.load(std::memory_order_acquire) || c == 0 || control->slot[w].state != kComplete) {
       return Status::Ok();
@@ -109,6 +112,12 @@ struct SnapshotClient::Impl {
     const int64_t wait_ms = ReleaseWaitMs();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     while (control->released.load(std::memory_order_acquire) < need) {
+      if (control->abandoned.load(std::memory_order_acquire) == need) {
+        // Back to the older version first: a crash while overwriting leaves it committed.
+        control->committed.store(static_cast<uint32_t>(w + 1), std::memory_order_release);
+        *w_out = static_cast<int>(c) - 1;
+        return Status::Ok();
+      }
       if (std::chrono::steady_clock::now() >= deadline) {
         return Status::Error("snapshot of step " + std::to_string(step) + " skipped: step " + std::to_string(need - 1) +
                              " is not protected cluster-wide after " + std::to_string(wait_ms) +
@@ -273,9 +282,9 @@ Status SnapshotClient::Commit() {
     return Status::Error("snapshot of step " + std::to_string(m.step) + " needs " + std::to_string(total) +
                          " bytes, over the budget of " + std::to_string(m.budget) + kept);
   }
-  const int w = committed == 1 ? 1 : 0;  // the slot that is not the committed one
+  int w = committed == 1 ? 1 : 0;  // the slot that is not the committed one
+  if (Status st = m.WaitForRelease(&w); !st.ok()) return st;
   SlotInfo& info = m.control->slot[w];
-  if (Status st = m.WaitForRelease(w); !st.ok()) return st;
   info.crc_step.store(0, std::memory_order_relaxed);
   info.state = kWriting;
   std::atomic_thread_fence(std::memory_order_release);

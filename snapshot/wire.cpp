@@ -45,6 +45,13 @@ Status WriteFrame(Socket& socket, uint32_t type, const nlohmann::json& meta, con
 }
 
 Result<Frame> ReadFrame(Socket& socket) {
+  Frame f;
+  if (Status s = ReadFrameInto(socket, &f); !s.ok()) return s;
+  return f;
+}
+
+Status ReadFrameInto(Socket& socket, Frame* frame) {
+  Frame& f = *frame;
   uint8_t header[kHeaderBytes];
   boost::system::error_code ec;
   boost::asio::read(socket, boost::asio::buffer(header), ec);
@@ -62,8 +69,8 @@ Result<Frame> ReadFrame(Socket& socket) {
                          std::to_string(kMaxPayloadBytes));
   }
   std::string text(meta_len, '\0');
-  Frame f;
   f.type = type;
+  if (f.payload.capacity() < payload_len) f.payload = std::vector<uint8_t>();  // no copy of the old bytes
   f.payload.resize(payload_len);
   std::vector<boost::asio::mutable_buffer> buffers{boost::asio::buffer(text)};
   if (payload_len > 0) buffers.push_back(boost::asio::buffer(f.payload));
@@ -71,7 +78,7 @@ Result<Frame> ReadFrame(Socket& socket) {
   if (ec) return Status::Error("frame truncated: " + ec.message());
   f.meta = nlohmann::json::parse(text, nullptr, false);
   if (f.meta.is_discarded() || !f.meta.is_object()) return Status::Error("frame meta is not a JSON object");
-  return f;
+  return Status::Ok();
 }
 
 Status Connect(Socket& socket, const std::string& address, int timeout_ms) {

@@ -40,6 +40,9 @@ Status WriteFrame(Socket& socket, uint32_t type, const nlohmann::json& meta, con
                   size_t payload_bytes = 0);
 // Errors name what was wrong with the frame (bad magic, oversized, bad meta) or the socket.
 Result<Frame> ReadFrame(Socket& socket);
+// The same into `frame`, reusing its payload's memory: a stream of 4 MiB chunks must not
+// fault in fresh pages for every one.
+Status ReadFrameInto(Socket& socket, Frame* frame);
 
 // Connects to "host:port" with a timeout; sets send/receive timeouts on the socket.
 Status Connect(Socket& socket, const std::string& address, int timeout_ms);

@@ -54,6 +54,22 @@ TEST(SnapshotCatalogTest, TheRecoveryPointIsTheNewestStepEveryMemberProtected) {
   EXPECT_EQ(catalog.View("job").value()["protect_step"], 1);
 }
 
+// A rank that skipped step 6 (its wait timed out) and committed 7 leaves 6 unprotectable:
+// the others are told to drop it, so that every member meets again on step 7.
+TEST(SnapshotCatalogTest, AStepSomeMemberSkippedIsAbandoned) {
+  SnapshotCatalog catalog(2, 1);
+  for (const char* n : {"a", "b", "c", "d"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {4, 5}, {5, 4})).ok());
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {5, 6}, {5, 4})).ok());
+  ASSERT_TRUE(catalog.Report(Report("d", {3}, {5, 7}, {5, 4})).ok());
+  auto view = catalog.View("job").value();
+  EXPECT_EQ(view["abandoned_steps"], nlohmann::json::array({6}));
+  EXPECT_EQ(view["protect_step"], 5);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {5, 7}, {5, 4})).ok());
+  view = catalog.View("job").value();
+  EXPECT_EQ(view["abandoned_steps"], nlohmann::json::array());
+  EXPECT_EQ(view["protect_step"], 7);
+}
+
 TEST(SnapshotCatalogTest, BadReportsAreRefusedWithTheReason) {
   SnapshotCatalog catalog(2, 1);
   EXPECT_EQ(catalog.Report(Report("a", {4}, {})).status().message(), "snapshot report for job job: rank 4 is outside a world of 4");

@@ -201,7 +201,15 @@ TEST_F(SnapshotClientTest, UnderAnAgentTheOlderVersionWaitsForItsRelease) {
   EXPECT_TRUE(c->Commit().ok());
   unsetenv("BULWARK_SNAPSHOT_WAIT_MS");
   EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{2, 3}));
-  // Rolling back to 2 forgets 3 and what was released past it.
+  // Step 3 abandoned (another rank skipped it): step 4 overwrites it, step 2 stays.
+  setenv("BULWARK_SNAPSHOT_WAIT_MS", "5000", 1);
+  (*slots)->Abandon(3);
+  ASSERT_TRUE(c->Begin(4).ok());
+  ASSERT_TRUE(c->Add("w", v.data(), v.size() * 4).ok());
+  EXPECT_TRUE(c->Commit().ok());
+  unsetenv("BULWARK_SNAPSHOT_WAIT_MS");
+  EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{2, 4}));
+  // Rolling back to 2 forgets 4 and what was released past it.
   ASSERT_TRUE(c->RollBackTo(2).ok());
   EXPECT_EQ(c->Latest(), 2u);
   EXPECT_EQ((*slots)->Steps(), (std::vector<uint64_t>{2}));
