@@ -36,6 +36,8 @@ constexpr const char* kUsage =
     "environment:\n"
     "  BULWARK_JOB_ID     names the job's snapshot memory (default 'train')\n"
     "  BULWARK_SNAPSHOT_PREFIX  the agent's shared-memory prefix (default 'bulwark')\n"
+    "  BULWARK_AGENT_URL  the local agent: --restore-from-memory asks it first to bring the job's\n"
+    "                     recovery point into local memory (rebuilt from peers if need be)\n"
     "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
 
 struct Options {
@@ -112,7 +114,6 @@ Result<TrainConfig> LoadConfig(const Options& o) {
 
 std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" + std::to_string(rank) + ".state"; }
 
-// Every rank learns whether all ranks succeeded, so no rank waits forever on one that quit.
 // POST {agent}/v1/snapshots/restore; the agent answers once the rank's slot of the job's
 // recovery point is in local memory, or says why it cannot be (never with wrong bytes).
 Status AskAgentToRestore(const std::string& agent_url, const std::string& job, int rank) {
@@ -130,6 +131,7 @@ Status AskAgentToRestore(const std::string& agent_url, const std::string& job, i
   return Status::Ok();
 }
 
+// Every rank learns whether all ranks succeeded, so no rank waits forever on one that quit.
 bool AllOk(const Status& s, Comm& comm) {
   for (uint64_t bad : comm.AllGatherU64(s.ok() ? 0 : 1))
     if (bad) return false;
