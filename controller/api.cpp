@@ -66,9 +66,8 @@ json Body(const http::Request& r) {
 }  // namespace
 
 struct Api::Waiter {
-  uint64_t cursor = 0;
-  size_t limit = 0;
   http::Respond respond;
+  std::function<http::Response()> answer;  // what to say when woken or timed out
   std::unique_ptr<boost::asio::steady_timer> timer;
   bool done = false;
 };
@@ -81,8 +80,8 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       metrics_(metrics),
       open_connections_(std::move(open_connections)),
       snapshots_(options_.snapshot_k, options_.snapshot_m) {
-  cluster_->set_on_events([this] { WakeEventWaiters(); });
-  cluster_->set_on_command([this](const std::string& node) { WakeCommandWaiters(node); });
+  cluster_->set_on_events([this] { Wake("events"); });
+  cluster_->set_on_command([this](const std::string& node) { Wake("commands/" + node); });
 }
 
 Api::~Api() {
@@ -209,8 +208,8 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
       if (!get) MethodNotAllowed(r, "GET");
       const uint64_t after = QueryNumber(r, "after", 0, UINT64_MAX >> 1);
       const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
-      cluster_->CommandsAfter(node, after);  // 404 for an unknown node before parking
-      ParkCommands(node, after, wait, respond);
+      const bool news = !cluster_->CommandsAfter(node, after).empty();  // 404 for an unknown node before parking
+      Park("commands/" + node, news, wait, respond, [this, node, after] { return CommandsAnswer(node, after); });
       return "/v1/agents/{node}/commands";
     }
     if (s.size() == 4 && what == "snapshots") {
@@ -223,7 +222,8 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
       if (!get) MethodNotAllowed(r, "GET");
       const uint64_t after = QueryNumber(r, "after", 0, UINT64_MAX >> 1);
       const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
-      ParkSnapshots(s[4], after, wait, respond);
+      // `after` is the job's epoch the caller knows: answer once it moved past it.
+      Park("snapshots/" + s[4], snapshots_.Epoch(s[4]) > after, wait, respond, [this, job = s[4]] { return SnapshotsAnswer(job); });
       return "/v1/agents/{node}/snapshots/{job}";
     }
     if (s.size() == 6 && what == "commands" && s[5] == "result") {
@@ -331,7 +331,10 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     const uint64_t since = QueryNumber(r, "since", 0, UINT64_MAX >> 1);
     const size_t limit = QueryNumber(r, "limit", 1000, 10000);
     const int64_t wait = static_cast<int64_t>(QueryNumber(r, "wait_ms", 0, options_.long_poll_max_ms));
-    ParkEvents(since, limit == 0 ? 1 : limit, wait, respond);
+    const size_t n = limit == 0 ? 1 : limit;
+    Park("events", cluster_->last_event_id() > since, wait, respond, [this, since, n] {
+      return JsonResponse(200, {{"events", cluster_->Events(since, n)}, {"last_event_id", cluster_->last_event_id()}});
+    });
     return "/v1/events";
   }
   throw ApiError(404, "no such endpoint: " + r.path);
@@ -345,63 +348,36 @@ http::Response Api::CommandsAnswer(const std::string& node, uint64_t after) cons
   return JsonResponse(200, {{"controller_instance", cluster_->instance_id()}, {"commands", commands}});
 }
 
-void Api::ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond) {
-  auto answer = [this, node](uint64_t cursor) { return CommandsAnswer(node, cursor); };
-  if (wait_ms == 0 || !cluster_->CommandsAfter(node, after).empty()) return respond(answer(after));
+void Api::Park(const std::string& key, bool news, int64_t wait_ms, http::Respond respond,
+               std::function<http::Response()> answer) {
+  if (news || wait_ms == 0) return respond(answer());
   auto w = std::make_shared<Waiter>();
-  w->cursor = after;
   w->respond = std::move(respond);
+  w->answer = std::move(answer);
   w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
-  command_waiters_[node].push_back(w);
-  w->timer->async_wait([this, w, node, answer](const boost::system::error_code&) {
+  waiters_[key].push_back(w);
+  w->timer->async_wait([this, w, key](const boost::system::error_code&) {
     if (w->done) return;
     w->done = true;
-    command_waiters_[node].remove(w);
-    w->respond(answer(w->cursor));
+    auto it = waiters_.find(key);
+    if (it != waiters_.end()) {
+      it->second.remove(w);
+      if (it->second.empty()) waiters_.erase(it);
+    }
+    w->respond(w->answer());
   });
 }
 
-void Api::WakeCommandWaiters(const std::string& node) {
-  auto it = command_waiters_.find(node);
-  if (it == command_waiters_.end()) return;
+void Api::Wake(const std::string& key) {
+  auto it = waiters_.find(key);
+  if (it == waiters_.end()) return;
   auto waiters = std::move(it->second);
-  command_waiters_.erase(it);
+  waiters_.erase(it);
   for (auto& w : waiters) {
     if (w->done) continue;
     w->done = true;
     w->timer->cancel();
-    w->respond(CommandsAnswer(node, w->cursor));
-  }
-}
-
-void Api::ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond) {
-  auto answer = [this](uint64_t cursor, size_t n) {
-    return JsonResponse(200, {{"events", cluster_->Events(cursor, n)}, {"last_event_id", cluster_->last_event_id()}});
-  };
-  if (wait_ms == 0 || cluster_->last_event_id() > since) return respond(answer(since, limit));
-  auto w = std::make_shared<Waiter>();
-  w->cursor = since;
-  w->limit = limit;
-  w->respond = std::move(respond);
-  w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
-  event_waiters_.push_back(w);
-  w->timer->async_wait([this, w, answer](const boost::system::error_code&) {
-    if (w->done) return;
-    w->done = true;
-    event_waiters_.remove(w);
-    w->respond(answer(w->cursor, w->limit));
-  });
-}
-
-void Api::WakeEventWaiters() {
-  auto waiters = std::move(event_waiters_);
-  event_waiters_.clear();
-  for (auto& w : waiters) {
-    if (w->done) continue;
-    w->done = true;
-    w->timer->cancel();
-    w->respond(JsonResponse(200, {{"events", cluster_->Events(w->cursor, w->limit)},
-                                  {"last_event_id", cluster_->last_event_id()}}));
+    w->respond(w->answer());
   }
 }
 
@@ -417,7 +393,7 @@ json Api::ReportSnapshots(const std::string& node, const json& body) {
                           j.value("held_steps", std::vector<uint64_t>{})};
     auto moved = snapshots_.Report(report);
     if (!moved.ok()) throw ApiError(400, moved.status().message());
-    if (*moved) WakeSnapshotWaiters(report.job);
+    if (*moved) Wake("snapshots/" + report.job);
     answer[report.job] = snapshots_.View(report.job).value();
   }
   return {{"jobs", answer}};
@@ -425,43 +401,7 @@ json Api::ReportSnapshots(const std::string& node, const json& body) {
 
 http::Response Api::SnapshotsAnswer(const std::string& job) const {
   auto view = snapshots_.View(job);
-  if (!view.ok()) throw ApiError(404, view.status().message());
-  return JsonResponse(200, view.value());
-}
-
-// `after` is the job's epoch the caller knows: answer once it moved past (a new recovery
-// point or step to protect).
-void Api::ParkSnapshots(const std::string& job, uint64_t after, int64_t wait_ms, http::Respond respond) {
-  auto moved = [this, job](uint64_t cursor) { return snapshots_.Epoch(job) > cursor; };
-  auto answer = [this, job] {
-    auto view = snapshots_.View(job);
-    return view.ok() ? JsonResponse(200, view.value()) : JsonResponse(404, {{"error", view.status().message()}});
-  };
-  if (wait_ms == 0 || moved(after)) return respond(answer());
-  auto w = std::make_shared<Waiter>();
-  w->cursor = after;
-  w->respond = std::move(respond);
-  w->timer = std::make_unique<boost::asio::steady_timer>(*io_, std::chrono::milliseconds(wait_ms));
-  snapshot_waiters_[job].push_back(w);
-  w->timer->async_wait([this, w, job, answer](const boost::system::error_code&) {
-    if (w->done) return;
-    w->done = true;
-    snapshot_waiters_[job].remove(w);
-    w->respond(answer());
-  });
-}
-
-void Api::WakeSnapshotWaiters(const std::string& job) {
-  auto it = snapshot_waiters_.find(job);
-  if (it == snapshot_waiters_.end()) return;
-  auto waiters = std::move(it->second);
-  snapshot_waiters_.erase(it);
-  for (auto& w : waiters) {
-    if (w->done) continue;
-    w->done = true;
-    w->timer->cancel();
-    w->respond(SnapshotsAnswer(job));
-  }
+  return view.ok() ? JsonResponse(200, view.value()) : ErrorResponse(404, view.status().message());
 }
 
 }  // namespace bulwark::controller

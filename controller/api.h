@@ -1,6 +1,7 @@
 // The REST API under /v1, plus /metrics, /healthz and /readyz: routing, authentication,
-// JSON in and out, and the long-polls (agents waiting for commands, operators following
-// events). It turns HTTP into calls on Cluster and Cluster's answers and errors into HTTP.
+// JSON in and out, and the long-polls (agents waiting for commands or for a job's snapshot
+// epoch, operators following events). It turns HTTP into calls on Cluster and the snapshot
+// catalog, and their answers and errors into HTTP.
 //
 // Who may call what:
 //   /healthz, /readyz                   anyone (probes)
@@ -52,13 +53,13 @@ class Api {
   std::string Route(http::Request& request, const http::Respond& respond);
   bool Authorized(Access access, const std::string& token) const;
   http::Response CommandsAnswer(const std::string& node, uint64_t after) const;
-  void ParkCommands(const std::string& node, uint64_t after, int64_t wait_ms, http::Respond respond);
-  void ParkEvents(uint64_t since, size_t limit, int64_t wait_ms, http::Respond respond);
-  void WakeCommandWaiters(const std::string& node);
-  void WakeEventWaiters();
+  // The long-polls (commands of a node, events, a job's snapshots), each under a key:
+  // answers at once when there is news (or no wait), else parks until Wake(key) or the
+  // timeout, and then answers with what `answer` says at that moment.
+  void Park(const std::string& key, bool news, int64_t wait_ms, http::Respond respond,
+            std::function<http::Response()> answer);
+  void Wake(const std::string& key);
   http::Response SnapshotsAnswer(const std::string& job) const;
-  void ParkSnapshots(const std::string& job, uint64_t after, int64_t wait_ms, http::Respond respond);
-  void WakeSnapshotWaiters(const std::string& job);
   nlohmann::json ReportSnapshots(const std::string& node, const nlohmann::json& body);
 
   Cluster* cluster_;
@@ -67,10 +68,8 @@ class Api {
   ControllerMetrics* metrics_;
   std::function<size_t()> open_connections_;
   bool ready_ = false;
-  std::map<std::string, std::list<std::shared_ptr<Waiter>>> command_waiters_;
-  std::list<std::shared_ptr<Waiter>> event_waiters_;
+  std::map<std::string, std::list<std::shared_ptr<Waiter>>> waiters_;  // by long-poll key
   SnapshotCatalog snapshots_;
-  std::map<std::string, std::list<std::shared_ptr<Waiter>>> snapshot_waiters_;  // by job
 };
 
 }  // namespace bulwark::controller
