@@ -50,7 +50,8 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
 
 Status Agent::StartHooks() {
   auto hooks = HookIntake::Start(
-      {config_.hooks_socket, config_.local_hang_ms}, [this](json event) { events_.Push(std::move(event)); },
+      {config_.hooks_socket, config_.local_hang_ms, config_.procfs_root},
+      [this](json event) { PushEvent(std::move(event)); },
       [this](const std::string& line) { Log(node_.name, line); });
   if (!hooks.ok()) return hooks.status();
   hooks_ = std::move(hooks.value());
@@ -90,9 +91,27 @@ void Agent::Run(const std::atomic<bool>* stop) {
   if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
 }
 
+void Agent::PushEvent(json event) {
+  events_.Push(std::move(event));
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    wake_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+void Agent::SleepUntilEventOrStop(int64_t ms, const std::atomic<bool>* stop) {
+  const int64_t until = MonotonicMs() + ms;
+  std::unique_lock<std::mutex> lock(wake_mutex_);
+  while (!stop->load() && !wake_ && MonotonicMs() < until) {
+    wake_cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(50, until - MonotonicMs() + 1)));
+  }
+  wake_ = false;
+}
+
 void Agent::RecordRankExits() {
   for (const auto& e : ranks_.Reap()) {
-    events_.Push({{"kind", "rank.exited"},
+    PushEvent({{"kind", "rank.exited"},
                   {"time_ms", WallMs()},
                   {"detail", {{"rank", e.rank}, {"pid", e.pid}, {"exit_code", e.exit_code}, {"signal", e.signal}}}});
     Log(node_.name, "rank " + std::to_string(e.rank) + " (pid " + std::to_string(e.pid) + ") exited: " +
@@ -185,7 +204,8 @@ void Agent::MainLoop(const std::atomic<bool>* stop) {
         buffer->Pop(items.size());
       }
     }
-    SleepUnlessStopped(config_.heartbeat_interval_ms, stop);
+    // An event (a rank gone, a local hang) wakes the loop early: diagnosis waits on it.
+    SleepUntilEventOrStop(config_.heartbeat_interval_ms, stop);
   }
 }
 

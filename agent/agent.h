@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -91,6 +92,9 @@ class Agent {
   void CommandLoop(const std::atomic<bool>* stop);
   nlohmann::json Execute(const nlohmann::json& command, bool* ok);
   void RecordRankExits();
+  // Buffers an event and wakes the main loop to ship it now rather than at the next beat.
+  void PushEvent(nlohmann::json event);
+  void SleepUntilEventOrStop(int64_t ms, const std::atomic<bool>* stop);
 
   AgentConfig config_;
   NodeInfo node_;
@@ -102,6 +106,9 @@ class Agent {
   RankSupervisor ranks_;
   BoundedBuffer telemetry_;
   BoundedBuffer events_;
+  std::mutex wake_mutex_;
+  std::condition_variable wake_cv_;
+  bool wake_ = false;
   AgentCounters counters_;
   std::unique_ptr<HookIntake> hooks_;
   std::unique_ptr<SnapshotService> snapshots_;

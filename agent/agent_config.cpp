@@ -69,7 +69,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     c.shm_prefix = root.String("shm_prefix", "");
     c.role = root.String("role", "worker", {"worker", "spare"});
     c.heartbeat_interval_ms = root.Int("heartbeat_interval_ms", 1000, 50, 600000);
-    c.telemetry_interval_ms = root.Int("telemetry_interval_ms", 5000, 50, 3600000);
+    c.telemetry_interval_ms = root.Int("telemetry_interval_ms", c.telemetry_interval_ms, 50, 3600000);
     c.telemetry_buffer_batches = root.Int("telemetry_buffer_batches", 600, 1, 1000000);
     c.event_buffer = root.Int("event_buffer", 10000, 1, 10000000);
     c.command_wait_ms = root.Int("command_wait_ms", 25000, 100, 600000);

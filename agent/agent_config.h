@@ -31,7 +31,7 @@ struct AgentConfig {
   std::string shm_prefix;       // default "/bulwark-<node name>"
   std::string role = "worker";  // worker or spare, asked for at first registration
   int64_t heartbeat_interval_ms = 1000;
-  int64_t telemetry_interval_ms = 5000;
+  int64_t telemetry_interval_ms = 1000;  // diagnosis wants per-call timings while they are fresh
   int64_t telemetry_buffer_batches = 600;
   int64_t event_buffer = 10000;
   int64_t command_wait_ms = 25000;

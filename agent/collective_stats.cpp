@@ -79,7 +79,7 @@ std::vector<LocalHang> CollectiveStats::NewHangs(int64_t now_ns, int64_t thresho
   return out;
 }
 
-TelemetryBatch CollectiveStats::Summarize(int64_t wall_ms, int64_t now_ns) const {
+TelemetryBatch CollectiveStats::Summarize(int64_t wall_ms, int64_t now_ns, bool timings) const {
   TelemetryBatch batch;
   batch.time_ms = wall_ms;
   for (const auto& [pid, p] : procs_) {
@@ -109,11 +109,28 @@ TelemetryBatch CollectiveStats::Summarize(int64_t wall_ms, int64_t now_ns) const
       if (p.in_flight.op != ring::Op::kUnknown && p.in_flight.comm_id == id) {
         c.in_call_us = static_cast<double>(std::max<int64_t>(0, now_ns - p.in_flight.enter_ns)) / 1000.0;
       }
+      c.comm_rank = s.comm_rank;
+      if (timings) {
+        // Compute time before a call runs from leaving the previous one on this communicator.
+        const size_t fresh = static_cast<size_t>(std::min<uint64_t>(s.calls - s.shipped, s.recent.size()));
+        for (size_t i = s.recent.size() - fresh; i < s.recent.size(); ++i) {
+          const CallTiming& t = s.recent[i];
+          const double compute_us =
+              i == 0 ? 0 : static_cast<double>(std::max<int64_t>(0, t.enter_ns - s.recent[i - 1].exit_ns)) / 1000.0;
+          c.timings.push_back({t.seq, static_cast<double>(std::max<int64_t>(0, t.exit_ns - t.enter_ns)) / 1000.0, compute_us});
+        }
+      }
       rank.comms.push_back(std::move(c));
     }
     batch.ranks.push_back(std::move(rank));
   }
   return batch;
+}
+
+void CollectiveStats::MarkShipped() {
+  for (auto& [pid, p] : procs_) {
+    for (auto& [id, s] : p.comms) s.shipped = s.calls;
+  }
 }
 
 nlohmann::json CollectiveStats::RecentJson(size_t per_comm) const {

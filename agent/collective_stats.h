@@ -34,6 +34,7 @@ struct CommRankStats {
   int64_t last_seq_completed = -1;    // highest sequence number finished
   std::deque<int64_t> durations_ns;   // the most recent completed calls (rolling window)
   std::deque<CallTiming> recent;      // the most recent calls, for diagnosis
+  uint64_t shipped = 0;               // completed calls whose timings went out in a batch
 };
 
 struct LocalHang {
@@ -65,8 +66,11 @@ class CollectiveStats {
 
   // Processes inside one call for longer than `threshold_ns`, each call reported once.
   std::vector<LocalHang> NewHangs(int64_t now_ns, int64_t threshold_ns);
-  // One telemetry batch: per rank, per communicator, the rolling statistics now.
-  TelemetryBatch Summarize(int64_t wall_ms, int64_t now_ns) const;
+  // One telemetry batch: per rank, per communicator, the rolling statistics now; with
+  // `timings`, also each call completed since the last MarkShipped (at most `recent`).
+  TelemetryBatch Summarize(int64_t wall_ms, int64_t now_ns, bool timings = false) const;
+  // The timings of every completed call went out: the next batch starts after them.
+  void MarkShipped();
   // The recent per-call timings of every (rank, communicator), for diagnosis and status.
   nlohmann::json RecentJson(size_t per_comm) const;
 

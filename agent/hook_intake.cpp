@@ -1,8 +1,23 @@
 #include "agent/hook_intake.h"
 
+#include <fstream>
+
 #include "common/clock.h"
 
 namespace bulwark::agent {
+namespace {
+
+// The state letter of /proc/<pid>/stat (R, S, D, T, Z, ...); empty when the process is gone.
+std::string ProcessState(const std::string& procfs_root, int64_t pid) {
+  std::ifstream in(procfs_root + "/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return "";
+  return stat.substr(paren + 2, 1);
+}
+
+}  // namespace
 
 using nlohmann::json;
 
@@ -84,8 +99,10 @@ void HookIntake::OnRingRefused(const std::string& why) {
 std::optional<TelemetryBatch> HookIntake::Summary(int64_t wall_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stats_.processes() == 0) return std::nullopt;
-  TelemetryBatch batch = stats_.Summarize(wall_ms, ring::MonotonicNs());
+  TelemetryBatch batch = stats_.Summarize(wall_ms, ring::MonotonicNs(), true);
+  stats_.MarkShipped();
   stats_.PruneGone();
+  for (auto& rank : batch.ranks) rank.state = ProcessState(options_.procfs_root, rank.pid);
   return batch;
 }
 

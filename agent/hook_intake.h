@@ -21,6 +21,7 @@ namespace bulwark::agent {
 struct HookIntakeOptions {
   std::string socket;          // where hooked processes register their rings
   int64_t local_hang_ms = 60000;
+  std::string procfs_root = "/proc";  // where each rank's process state is read
 };
 
 class HookIntake : private IntakeSink {
@@ -34,8 +35,9 @@ class HookIntake : private IntakeSink {
   // Drains, watches and reports until *stop; run on its own thread.
   void Run(const std::atomic<bool>* stop);
 
-  // Per rank and communicator, the statistics now (ranks that finished since the last
-  // summary included, then dropped); nullopt when there is no hooked rank.
+  // Per rank and communicator, the statistics now and the timings of the calls completed
+  // since the last summary, with each rank's process state (ranks that finished since the
+  // last summary included, then dropped); nullopt when there is no hooked rank.
   std::optional<TelemetryBatch> Summary(int64_t wall_ms);
   nlohmann::json StatusJson() const;
   std::string MetricsText() const;

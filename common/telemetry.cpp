@@ -15,9 +15,10 @@ enum class Slot {
   kBatches, kBatch, kTimeMs, kRanks,
   kRankItem, kRank, kPid, kComms,
   kCommItem, kComm, kOp, kCalls, kBytes, kMeanUs, kMaxUs, kP50Us, kP99Us, kLastSeq, kLastSeqDone, kInCallUs,
+  kState, kCommRank, kTimings, kTimingItem,
 };
 
-enum class FrameKind { kRoot, kBatchList, kBatch, kRankList, kRank, kCommList, kComm };
+enum class FrameKind { kRoot, kBatchList, kBatch, kRankList, kRank, kCommList, kComm, kTimingList };
 
 struct Frame {
   FrameKind kind;
@@ -28,7 +29,8 @@ struct Frame {
 };
 
 bool IsList(FrameKind k) {
-  return k == FrameKind::kBatchList || k == FrameKind::kRankList || k == FrameKind::kCommList;
+  return k == FrameKind::kBatchList || k == FrameKind::kRankList || k == FrameKind::kCommList ||
+         k == FrameKind::kTimingList;
 }
 
 Slot FieldOf(FrameKind object, const std::string& key) {
@@ -44,6 +46,7 @@ Slot FieldOf(FrameKind object, const std::string& key) {
       if (key == "rank") return Slot::kRank;
       if (key == "pid") return Slot::kPid;
       if (key == "comms") return Slot::kComms;
+      if (key == "state") return Slot::kState;
       break;
     case FrameKind::kComm:
       if (key == "comm") return Slot::kComm;
@@ -57,6 +60,8 @@ Slot FieldOf(FrameKind object, const std::string& key) {
       if (key == "p99_us") return Slot::kP99Us;
       if (key == "last_seq_done") return Slot::kLastSeqDone;
       if (key == "in_call_us") return Slot::kInCallUs;
+      if (key == "comm_rank") return Slot::kCommRank;
+      if (key == "timings") return Slot::kTimings;
       break;
     default:
       break;
@@ -65,7 +70,10 @@ Slot FieldOf(FrameKind object, const std::string& key) {
 }
 
 uint32_t Bit(Slot s) { return 1u << static_cast<int>(s); }
-static_assert(static_cast<int>(Slot::kInCallUs) < 32, "seen bits fit in a uint32_t");
+static_assert(static_cast<int>(Slot::kTimingItem) < 32, "seen bits fit in a uint32_t");
+
+// Timings arrive as flat triples; a batch carries at most this many calls per communicator.
+constexpr size_t kMaxTimingsPerComm = 4096;
 
 bool IsNumberSlot(Slot s) {
   return s == Slot::kMeanUs || s == Slot::kMaxUs || s == Slot::kP50Us || s == Slot::kP99Us || s == Slot::kInCallUs;
@@ -78,12 +86,20 @@ class TelemetryReader : public json::json_sax_t {
 
   bool null() override {
     if (stack_.empty()) return TopLevel("null");
+    if (stack_.back().kind == FrameKind::kTimingList) return Fail(ItemPath(), "must be a number, got null");
     if (IsList(stack_.back().kind)) return Fail(ItemPath(), "must be a JSON object, got null");
     return true;  // a null field reads as absent, as in StrictJson
   }
   bool boolean(bool) override { return Scalar("boolean"); }
-  bool number_integer(json::number_integer_t v) override { return Integer(v, false); }
+  bool number_integer(json::number_integer_t v) override {
+    if (ValueSlot() == Slot::kTimingItem) {
+      if (v < 0) return Fail(ItemPath(), "must not be negative, got " + std::to_string(v));
+      return TimingValue(static_cast<double>(v), static_cast<uint64_t>(v), true);
+    }
+    return Integer(v, false);
+  }
   bool number_unsigned(json::number_unsigned_t v) override {
+    if (ValueSlot() == Slot::kTimingItem) return TimingValue(static_cast<double>(v), v, true);
     if (v > static_cast<uint64_t>(INT64_MAX)) {
       const Slot s = ValueSlot();
       if (IsNumberSlot(s)) return Number(static_cast<double>(v));
@@ -93,15 +109,21 @@ class TelemetryReader : public json::json_sax_t {
   }
   bool number_float(json::number_float_t v, const json::string_t&) override {
     const Slot s = ValueSlot();
+    if (s == Slot::kTimingItem) return TimingValue(v, 0, false);
     if (IsNumberSlot(s)) return Number(v);
     if (IsIntSlot(s)) return Fail(FieldPath(), "must be an integer, got a fraction or an out-of-range number");
     return Scalar("number");
   }
   bool string(json::string_t& v) override {
     const Slot s = ValueSlot();
-    if (s != Slot::kComm && s != Slot::kOp) return Scalar("string");
+    if (s != Slot::kComm && s != Slot::kOp && s != Slot::kState) return Scalar("string");
     if (v.empty()) return Fail(FieldPath(), "must not be empty");
     Seen(s);
+    if (s == Slot::kState) {
+      if (v.size() != 1 || v[0] < 'A' || v[0] > 'z') return Fail(FieldPath(), "must be one process state letter, got '" + v + "'");
+      CurrentRank().state = std::move(v);
+      return true;
+    }
     (s == Slot::kComm ? CurrentComm().comm : CurrentComm().op) = std::move(v);
     return true;
   }
@@ -113,7 +135,7 @@ class TelemetryReader : public json::json_sax_t {
       return true;
     }
     Frame& top = stack_.back();
-    if (!IsList(top.kind)) return Scalar("object");
+    if (!IsList(top.kind) || top.kind == FrameKind::kTimingList) return Scalar("object");
     ++top.index;
     if (top.kind == FrameKind::kBatchList) {
       out_->emplace_back();
@@ -160,6 +182,8 @@ class TelemetryReader : public json::json_sax_t {
       list = FrameKind::kRankList;
     } else if (s == Slot::kComms) {
       list = FrameKind::kCommList;
+    } else if (s == Slot::kTimings) {
+      list = FrameKind::kTimingList;
     } else {
       return Scalar("array");
     }
@@ -168,7 +192,12 @@ class TelemetryReader : public json::json_sax_t {
     return true;
   }
   bool end_array() override {
+    const bool timings = stack_.back().kind == FrameKind::kTimingList;
+    const int64_t items = stack_.back().index + 1;
     stack_.pop_back();
+    if (timings && items % 3 != 0) {
+      return Fail(FieldPath(), "must hold triples (seq, in_call_us, compute_us), got " + std::to_string(items) + " numbers");
+    }
     return true;
   }
 
@@ -183,7 +212,7 @@ class TelemetryReader : public json::json_sax_t {
  private:
   static bool IsIntSlot(Slot s) {
     return s == Slot::kTimeMs || s == Slot::kRank || s == Slot::kPid || s == Slot::kCalls || s == Slot::kBytes ||
-           s == Slot::kLastSeq || s == Slot::kLastSeqDone;
+           s == Slot::kLastSeq || s == Slot::kLastSeqDone || s == Slot::kCommRank;
   }
 
   // The slot the next value fills: the current field of an object, or a list item.
@@ -194,6 +223,7 @@ class TelemetryReader : public json::json_sax_t {
       case FrameKind::kBatchList: return Slot::kBatch;
       case FrameKind::kRankList: return Slot::kRankItem;
       case FrameKind::kCommList: return Slot::kCommItem;
+      case FrameKind::kTimingList: return Slot::kTimingItem;
       default: return top.field;
     }
   }
@@ -206,6 +236,7 @@ class TelemetryReader : public json::json_sax_t {
     int64_t max = INT64_MAX;
     if (s == Slot::kRank) max = 1 << 24;
     if (s == Slot::kPid) max = INT32_MAX;
+    if (s == Slot::kCommRank) max = 1 << 24;
     if (v < 0 || v > max) {
       return Fail(FieldPath(), "must be between 0 and " + std::to_string(max) + ", got " + std::to_string(v));
     }
@@ -217,6 +248,7 @@ class TelemetryReader : public json::json_sax_t {
       case Slot::kCalls: CurrentComm().calls = v; break;
       case Slot::kBytes: CurrentComm().bytes = v; break;
       case Slot::kLastSeqDone: CurrentComm().last_seq_done = v; break;
+      case Slot::kCommRank: CurrentComm().comm_rank = v; break;
       default: CurrentComm().last_seq = v; break;
     }
     return true;
@@ -240,6 +272,26 @@ class TelemetryReader : public json::json_sax_t {
     return true;
   }
 
+  // One number of a timings triple: the sequence number (an integer, full 64 bits) or a duration.
+  bool TimingValue(double v, uint64_t as_integer, bool is_integer) {
+    Frame& list = stack_.back();
+    const int64_t index = ++list.index;
+    auto& timings = CurrentComm().timings;
+    if (index % 3 == 0) {
+      if (!is_integer) return Fail(PathBelowTop() + "[" + std::to_string(index) + "]", "a sequence number must be an integer");
+      if (timings.size() >= kMaxTimingsPerComm) {
+        return Fail(PathBelowTop(), "holds more than " + std::to_string(kMaxTimingsPerComm) + " calls");
+      }
+      timings.push_back({as_integer, 0, 0});
+      return true;
+    }
+    if (!std::isfinite(v) || v < 0 || v > 1e15) {
+      return Fail(PathBelowTop() + "[" + std::to_string(index) + "]", "a duration must be between 0 and 1e15 us");
+    }
+    (index % 3 == 1 ? timings.back().in_call_us : timings.back().compute_us) = v;
+    return true;
+  }
+
   // A value of the wrong kind where the schema wants something else.
   bool Scalar(const char* got) {
     if (stack_.empty()) return TopLevel(got);
@@ -253,7 +305,10 @@ class TelemetryReader : public json::json_sax_t {
       case Slot::kRanks:
       case Slot::kComms: return Fail(path, std::string("must be an array, got ") + got);
       case Slot::kComm:
+      case Slot::kState:
       case Slot::kOp: return Fail(path, std::string("must be a string, got ") + got);
+      case Slot::kTimings: return Fail(path, std::string("must be an array, got ") + got);
+      case Slot::kTimingItem: return Fail(path, std::string("must be a number, got ") + got);
       case Slot::kMeanUs:
       case Slot::kMaxUs:
       case Slot::kP50Us:
@@ -326,11 +381,24 @@ nlohmann::json ToJson(const TelemetryBatch& batch) {
   for (const auto& r : batch.ranks) {
     json comms = json::array();
     for (const auto& c : r.comms) {
-      comms.push_back({{"comm", c.comm}, {"op", c.op}, {"calls", c.calls}, {"bytes", c.bytes},
-                       {"mean_us", c.mean_us}, {"max_us", c.max_us}, {"p50_us", c.p50_us}, {"p99_us", c.p99_us},
-                       {"last_seq", c.last_seq}, {"last_seq_done", c.last_seq_done}, {"in_call_us", c.in_call_us}});
+      json item = {{"comm", c.comm}, {"op", c.op}, {"calls", c.calls}, {"bytes", c.bytes},
+                   {"mean_us", c.mean_us}, {"max_us", c.max_us}, {"p50_us", c.p50_us}, {"p99_us", c.p99_us},
+                   {"last_seq", c.last_seq}, {"last_seq_done", c.last_seq_done}, {"in_call_us", c.in_call_us}};
+      if (c.comm_rank >= 0) item["comm_rank"] = c.comm_rank;
+      if (!c.timings.empty()) {
+        json flat = json::array();
+        for (const auto& t : c.timings) {
+          flat.push_back(t.seq);
+          flat.push_back(t.in_call_us);
+          flat.push_back(t.compute_us);
+        }
+        item["timings"] = std::move(flat);
+      }
+      comms.push_back(std::move(item));
     }
-    ranks.push_back({{"rank", r.rank}, {"pid", r.pid}, {"comms", std::move(comms)}});
+    json rank = {{"rank", r.rank}, {"pid", r.pid}, {"comms", std::move(comms)}};
+    if (!r.state.empty()) rank["state"] = r.state;
+    ranks.push_back(std::move(rank));
   }
   return {{"time_ms", batch.time_ms}, {"ranks", std::move(ranks)}};
 }

@@ -113,5 +113,33 @@ TEST(CollectiveStatsTest, ALocalHangIsReportedOncePerCall) {
   EXPECT_EQ(stats.processes(), 0u);
 }
 
+// Each batch carries the calls completed since the previous one, with compute time measured
+// from leaving the previous call on the same communicator.
+TEST(CollectiveStatsTest, ShipsEachCallsTimingsOnce) {
+  CollectiveStats stats;
+  std::vector<Event> events = {Call(0xaa, 1, 1000, 50), Call(0xaa, 2, 1300, 20)};
+  stats.Add(42, 3, events.data(), events.size());
+  TelemetryBatch b = stats.Summarize(1, 0, true);
+  const auto& timings = b.ranks.at(0).comms.at(0).timings;
+  ASSERT_EQ(timings.size(), 2u);
+  EXPECT_EQ(timings[0].seq, 1u);
+  EXPECT_DOUBLE_EQ(timings[0].in_call_us, 50);
+  EXPECT_DOUBLE_EQ(timings[0].compute_us, 0);  // nothing before the first call to measure from
+  EXPECT_EQ(timings[1].seq, 2u);
+  EXPECT_DOUBLE_EQ(timings[1].in_call_us, 20);
+  EXPECT_DOUBLE_EQ(timings[1].compute_us, 250);  // left #1 at 1050 us, entered #2 at 1300 us
+  EXPECT_EQ(b.ranks.at(0).comms.at(0).comm_rank, 1);
+  EXPECT_TRUE(stats.Summarize(1, 0, false).ranks.at(0).comms.at(0).timings.empty());
+
+  stats.MarkShipped();
+  EXPECT_TRUE(stats.Summarize(2, 0, true).ranks.at(0).comms.at(0).timings.empty());
+  events = {Call(0xaa, 3, 1400, 10)};
+  stats.Add(42, 3, events.data(), events.size());
+  const auto next = stats.Summarize(3, 0, true).ranks.at(0).comms.at(0).timings;
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].seq, 3u);
+  EXPECT_DOUBLE_EQ(next[0].compute_us, 80);
+}
+
 }  // namespace
 }  // namespace bulwark::agent

@@ -116,6 +116,37 @@ TEST(TelemetryTest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf(""), "body is not valid JSON (at byte 1)");
 }
 
+TEST(TelemetryTest, ReadsPerCallTimingsAndProcessState) {
+  const auto batches = ParseTelemetry(
+      R"({"batches":[{"time_ms":1,"ranks":[{"rank":2,"state":"T","comms":[{"comm":"c","op":"allreduce",)"
+      R"("comm_rank":1,"timings":[18446744073709551615,12.5,300,0,7,0]}]}]}]})");
+  const RankTelemetry& r = batches.at(0).ranks.at(0);
+  EXPECT_EQ(r.state, "T");
+  const CommStats& c = r.comms.at(0);
+  EXPECT_EQ(c.comm_rank, 1);
+  ASSERT_EQ(c.timings.size(), 2u);
+  EXPECT_EQ(c.timings[0].seq, UINT64_MAX);  // full 64 bits: sequence numbers may wrap
+  EXPECT_DOUBLE_EQ(c.timings[0].in_call_us, 12.5);
+  EXPECT_DOUBLE_EQ(c.timings[0].compute_us, 300);
+  EXPECT_EQ(c.timings[1].seq, 0u);
+  EXPECT_DOUBLE_EQ(c.timings[1].in_call_us, 7);
+  // The wire form reads back the same.
+  const auto again = ParseTelemetry(TelemetryBody(batches));
+  EXPECT_EQ(again.at(0).ranks.at(0).comms.at(0).timings[0].seq, UINT64_MAX);
+  EXPECT_EQ(again.at(0).ranks.at(0).state, "T");
+
+  const std::string head = R"({"batches":[{"time_ms":1,"ranks":[{"rank":0,"comms":[{"comm":"c","op":"x","timings":)";
+  EXPECT_EQ(ErrorOf(head + "[1,2]}]}]}]}"),
+            "batches[0].ranks[0].comms[0].timings: must hold triples (seq, in_call_us, compute_us), got 2 numbers");
+  EXPECT_EQ(ErrorOf(head + "[1.5,2,3]}]}]}]}"), "batches[0].ranks[0].comms[0].timings[0]: a sequence number must be an integer");
+  EXPECT_EQ(ErrorOf(head + "[1,-2,3]}]}]}]}"), "batches[0].ranks[0].comms[0].timings[1]: must not be negative, got -2");
+  EXPECT_EQ(ErrorOf(head + "[1,2,\"x\"]}]}]}]}"), "batches[0].ranks[0].comms[0].timings[2]: must be a number, got string");
+  EXPECT_EQ(ErrorOf(head + "[{}]}]}]}]}"), "batches[0].ranks[0].comms[0].timings[0]: must be a number, got object");
+  EXPECT_EQ(ErrorOf(head + "7}]}]}]}"), "batches[0].ranks[0].comms[0].timings: must be an array, got number");
+  EXPECT_EQ(ErrorOf(R"({"batches":[{"time_ms":1,"ranks":[{"rank":0,"state":"running"}]}]})"),
+            "batches[0].ranks[0].state: must be one process state letter, got 'running'");
+}
+
 // Differential check: single edits of a valid body are accepted by the streaming reader
 // exactly when the tree-building reference accepts them, and then read the same.
 TEST(TelemetryTest, AgreesWithTheReferenceReaderOnEditedBodies) {
