@@ -49,14 +49,17 @@ LatenessAssessment LatenessDetector::Assess() const {
   LatenessAssessment a;
   if (window_.size() < options_.min_collectives) return a;
   std::map<int, std::vector<const CollectiveTiming*>> latest_in;
+  std::vector<double> wait_fractions;
   for (const auto& t : window_) {
     const Latest l = FindLatest(t);
     if (l.rank < 0 || l.others_compute_us <= 0) continue;
     if (l.wait_us < options_.min_wait_fraction * l.others_compute_us) continue;  // nobody really waited
     latest_in[l.rank].push_back(&t);
+    wait_fractions.push_back(l.wait_us / l.others_compute_us);
     ++a.significant;
   }
   if (a.significant < options_.min_collectives) return a;
+  a.median_wait_fraction = Median(wait_fractions);
   const auto top = std::max_element(latest_in.begin(), latest_in.end(),
                                     [](const auto& x, const auto& y) { return x.second.size() < y.second.size(); });
   a.share = static_cast<double>(top->second.size()) / static_cast<double>(a.significant);

@@ -43,6 +43,7 @@ struct LatenessAssessment {
   double share = 0;               // of the significant collectives in which it was latest
   double slowdown_percent = 0;    // its compute time over the others' median, minus 100%
   size_t significant = 0;         // collectives in the window where someone waited
+  double median_wait_fraction = 0;  // over those: the others' wait over their compute (median)
   std::vector<uint64_t> evidence_seqs;  // the collectives it was latest in (at most 10)
   std::string evidence;
 };

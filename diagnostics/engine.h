@@ -1,0 +1,97 @@
+// The diagnosis engine: what the controller hears from agents in, verdicts out. Pure and
+// deterministic: every input carries the controller's clock reading, so a recorded stream
+// of inputs (trace.h) replays to the same verdicts.
+//
+// Inputs: telemetry batches (per rank and communicator: sequence numbers, time inside the
+// current call, per-call timings, process state), ranks gone (a process exit or a ring whose
+// writer vanished), nodes lost (heartbeats stopped), and ticks.
+//
+// - Crash: the first rank gone is the culprit; ranks that go within `crash_settle_ms` after
+//   it are gathered (the launcher tearing the job down) and the earliest by the agents' own
+//   event times wins; ranks gone within `crash_quiet_ms` after a verdict are its echo.
+// - Hang: per communicator, hang.h on each rank's state extrapolated to now; a stopped (T)
+//   or uninterruptible (D) rank inside an otherwise communication hang is the culprit.
+// - Lateness: per communicator, the timings of each sequence number are gathered from every
+//   member and fed to lateness.h; a straggler needs `min_slowdown_percent`, imbalance needs
+//   the others to have waited `imbalance_min_wait_fraction` of their compute (less is noise).
+// A rank whose process id changes restarted: its communicator's history starts over.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/telemetry.h"
+#include "diagnostics/lateness.h"
+#include "diagnostics/verdict.h"
+
+namespace bulwark::diagnostics {
+
+struct EngineOptions {
+  int64_t hang_ms = 30000;          // far below NCCL's and PyTorch's watchdogs (minutes)
+  int64_t crash_settle_ms = 500;
+  int64_t crash_quiet_ms = 10000;
+  LatenessOptions lateness;
+  double min_slowdown_percent = 10;
+  double imbalance_min_wait_fraction = 0.15;
+  size_t pending_seqs = 256;        // sequence numbers awaiting their other ranks, per communicator
+  int64_t forget_after_ms = 600000; // a communicator silent this long belongs to a past job
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options = {}) : options_(options) {}
+
+  void Telemetry(const std::string& node, const TelemetryBatch& batch, int64_t now_ms);
+  // `event_ms`: when the agent saw it (its clock), used only to order ranks gone together.
+  void RankGone(const std::string& node, int64_t rank, int64_t pid, const std::string& why, int64_t event_ms,
+                int64_t now_ms);
+  void NodeLost(const std::string& node, const std::string& why, int64_t now_ms);
+  // The verdicts reached since the last tick.
+  std::vector<Verdict> Tick(int64_t now_ms);
+
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  struct RankView {
+    std::string node;
+    int64_t pid = 0;
+    std::string state;
+    uint64_t begun = 0, done = 0;
+    double in_call_us = 0;
+    int64_t seen_ms = 0;
+    bool gone = false;
+  };
+  struct Comm {
+    std::map<int64_t, RankView> ranks;  // by world rank
+    std::map<uint64_t, std::map<int64_t, CommStats::Timing>> pending;  // seq -> world rank -> timing
+    uint64_t newest_seq = 0;
+    LatenessDetector lateness;
+    bool fresh_timings = false;
+    bool hang_reported = false;
+    uint64_t hang_seq = 0;
+    bool imbalance_reported = false;
+  };
+  struct Gone {
+    std::string node;
+    int64_t rank = 0, pid = 0, event_ms = 0, now_ms = 0;
+    std::string why;
+  };
+
+  void Reset(Comm& comm);
+  void AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::Timing>& timings);
+  void AssessCrashes(int64_t now_ms, std::vector<Verdict>* out);
+  void AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::vector<Verdict>* out);
+  void AssessLateness(const std::string& id, Comm& comm, int64_t now_ms, std::vector<Verdict>* out);
+
+  EngineOptions options_;
+  std::map<std::string, Comm> comms_;
+  std::vector<Gone> gone_pending_;
+  int64_t quiet_until_ms_ = INT64_MIN;
+  std::vector<Verdict> ready_;                  // reached between ticks (lost nodes)
+  std::set<std::pair<int64_t, int64_t>> stragglers_reported_;  // (rank, pid)
+};
+
+}  // namespace bulwark::diagnostics

@@ -1,0 +1,262 @@
+// The engine from hand-built input streams: crashes among ranks torn down together, hangs
+// (missing, stopped, communication), stragglers and imbalance from per-call timings,
+// several communicators, sequence numbers that wrap, a rank that restarts, a lost node,
+// and record/replay giving the same verdicts.
+#include "diagnostics/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+
+#include "diagnostics/trace.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulwark::diagnostics {
+namespace {
+
+std::string Node(int64_t rank) { return "node-0" + std::to_string(rank + 1); }
+
+// One rank's state on one communicator, as its agent ships it.
+TelemetryBatch Batch(int64_t rank, const std::string& comm, uint64_t begun, uint64_t done, double in_call_us,
+                     std::vector<CommStats::Timing> timings = {}, const std::string& state = "R", int64_t pid = 0) {
+  CommStats c;
+  c.comm = comm;
+  c.op = "allreduce";
+  c.last_seq = static_cast<int64_t>(begun);
+  c.last_seq_done = static_cast<int64_t>(done);
+  c.in_call_us = in_call_us;
+  c.timings = std::move(timings);
+  RankTelemetry r;
+  r.rank = rank;
+  r.pid = pid ? pid : 1000 + rank;
+  r.state = state;
+  r.comms = {c};
+  TelemetryBatch b;
+  b.ranks = {r};
+  return b;
+}
+
+std::vector<std::string> Kinds(const std::vector<Verdict>& verdicts) {
+  std::vector<std::string> out;
+  for (const auto& v : verdicts) out.push_back(VerdictKindName(v.kind));
+  return out;
+}
+
+// Feeds `collectives` calls on `comm` for `ranks` ranks: compute 10 ms each, `extra(rank, i)`
+// percent more; the latest rank waits least inside. Ticks after each batch of 5 calls.
+template <typename Sink>
+std::vector<Verdict> FeedCollectives(Sink& engine, const std::string& comm, int ranks, uint64_t first_seq,
+                                     int collectives, const std::function<double(int, int)>& extra, int64_t* now,
+                                     int64_t pid_base = 1000) {
+  std::vector<Verdict> out;
+  std::vector<std::vector<CommStats::Timing>> per_rank(static_cast<size_t>(ranks));
+  for (int i = 0; i < collectives; ++i) {
+    std::vector<double> compute(static_cast<size_t>(ranks));
+    double slowest = 0;
+    for (int r = 0; r < ranks; ++r) {
+      compute[static_cast<size_t>(r)] = 10000 * (1 + extra(r, i) / 100);
+      slowest = std::max(slowest, compute[static_cast<size_t>(r)]);
+    }
+    for (int r = 0; r < ranks; ++r) {
+      const double inside = 200 + slowest - compute[static_cast<size_t>(r)];
+      per_rank[static_cast<size_t>(r)].push_back({first_seq + static_cast<uint64_t>(i), inside, compute[static_cast<size_t>(r)]});
+    }
+    if ((i + 1) % 5 == 0) {
+      *now += 100;
+      for (int r = 0; r < ranks; ++r) {
+        const uint64_t last = first_seq + static_cast<uint64_t>(i);
+        engine.Telemetry(Node(r), Batch(r, comm, last, last, 0, per_rank[static_cast<size_t>(r)], "R", pid_base + r), *now);
+        per_rank[static_cast<size_t>(r)].clear();
+      }
+      auto reached = engine.Tick(*now);
+      out.insert(out.end(), reached.begin(), reached.end());
+    }
+  }
+  return out;
+}
+
+TEST(EngineTest, TheFirstRankGoneIsTheCrashTheRestAreItsEcho) {
+  Engine engine;
+  // Rank 2's exit reaches the controller first, but rank 1 went 40 ms earlier on its own node.
+  engine.RankGone("node-03", 2, 1002, "ring writer vanished", 10040, 5000);
+  engine.RankGone("node-02", 1, 1001, "exited by signal 9", 10000, 5100);
+  EXPECT_TRUE(engine.Tick(5400).empty());  // still gathering
+  const auto verdicts = engine.Tick(5600);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"crash"});
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{1});
+  EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"node-02"});
+  EXPECT_TRUE(verdicts[0].blames_node());
+  EXPECT_EQ(verdicts[0].evidence, "rank 1 (pid 1001 on node-02) exited by signal 9; 1 more ranks went after it");
+  EXPECT_EQ(verdicts[0].detail["followers"][0]["after_ms"], 40);
+  // The launcher tearing down the rest is not another crash.
+  engine.RankGone("node-01", 0, 1000, "ring writer vanished", 10300, 6000);
+  EXPECT_TRUE(engine.Tick(8000).empty());
+  // Long after, a new crash is a new verdict.
+  engine.RankGone("node-01", 0, 2000, "exited by signal 11", 30000, 30000);
+  EXPECT_EQ(Kinds(engine.Tick(31000)), std::vector<std::string>{"crash"});
+}
+
+TEST(EngineTest, ARankThatNeverEntersIsNamedOnceAfterTheThreshold) {
+  EngineOptions o;
+  o.hang_ms = 5000;
+  Engine engine(o);
+  engine.Telemetry("node-01", Batch(0, "c", 11, 10, 1e6), 0);
+  engine.Telemetry("node-02", Batch(1, "c", 10, 10, 0, {}, "S"), 0);
+  engine.Telemetry("node-03", Batch(2, "c", 11, 10, 2e6), 0);
+  EXPECT_TRUE(engine.Tick(2000).empty());
+  const auto verdicts = engine.Tick(3100);  // rank 2 entered 2 s before the batch: 5.1 s inside
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"hang"});
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{1});
+  EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"node-02"});
+  EXPECT_EQ(verdicts[0].detail["seq"], 11);
+  EXPECT_NE(verdicts[0].evidence.find("never entered it; rank 1 is in process state S"), std::string::npos)
+      << verdicts[0].evidence;
+  EXPECT_TRUE(engine.Tick(9000).empty());  // said once
+  // It moves on, then hangs again at the next call: a new verdict.
+  for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 12, 12, 0), 10000);
+  EXPECT_TRUE(engine.Tick(10000).empty());
+  engine.Telemetry("node-01", Batch(0, "c", 13, 12, 100), 11000);
+  engine.Telemetry("node-02", Batch(1, "c", 13, 12, 100), 11000);
+  engine.Telemetry("node-03", Batch(2, "c", 12, 12, 0), 11000);
+  const auto again = engine.Tick(17000);
+  ASSERT_EQ(Kinds(again), std::vector<std::string>{"hang"});
+  EXPECT_EQ(again[0].ranks, std::vector<int64_t>{2});
+}
+
+TEST(EngineTest, AStoppedRankInsideTheCallIsTheCulpritNotTheNetwork) {
+  EngineOptions o;
+  o.hang_ms = 5000;
+  Engine engine(o);
+  for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 7, 6, 6e6, {}, r == 2 ? "T" : "R"), 0);
+  const auto verdicts = engine.Tick(0);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"hang"});
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{2});
+  EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"node-03"});
+  EXPECT_NE(verdicts[0].evidence.find("stopped or uninterruptible (process state T)"), std::string::npos);
+}
+
+TEST(EngineTest, EveryRankWaitingInsideIsACommunicationHangThatBlamesNoNode) {
+  EngineOptions o;
+  o.hang_ms = 5000;
+  Engine engine(o);
+  for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 7, 6, 6e6), 0);
+  const auto verdicts = engine.Tick(0);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"communication_hang"});
+  EXPECT_EQ(verdicts[0].ranks, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_TRUE(verdicts[0].nodes.empty());
+  EXPECT_FALSE(verdicts[0].blames_node());
+}
+
+TEST(EngineTest, ACrashedRanksPeersWaitingAreNotAHang) {
+  EngineOptions o;
+  o.hang_ms = 5000;
+  Engine engine(o);
+  for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", r == 1 ? 6 : 7, 6, r == 1 ? 0 : 1000), 0);
+  engine.RankGone("node-02", 1, 1001, "exited by signal 9", 0, 0);
+  // Its final statistics arrive after the exit: it stays gone.
+  engine.Telemetry("node-02", Batch(1, "c", 6, 6, 0), 200);
+  EXPECT_EQ(Kinds(engine.Tick(1000)), std::vector<std::string>{"crash"});
+  EXPECT_TRUE(engine.Tick(9000).empty());
+}
+
+TEST(EngineTest, APersistentStragglerIsNamedWithItsSlowdownOnce) {
+  for (double percent : {20.0, 50.0}) {
+    Engine engine;
+    int64_t now = 0;
+    const auto verdicts = FeedCollectives(engine, "c", 4, 1, 40, [&](int r, int) { return r == 3 ? percent : 0.0; }, &now);
+    ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"straggler"}) << percent;
+    EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{3});
+    EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"node-04"});
+    EXPECT_NEAR(verdicts[0].detail["slowdown_percent"].get<double>(), percent, 1);
+    EXPECT_GE(verdicts[0].confidence, 0.8);
+  }
+}
+
+TEST(EngineTest, LatenessThatMovesIsImbalanceAndNoiseIsNothing) {
+  Engine moving;
+  int64_t now = 0;
+  auto verdicts = FeedCollectives(moving, "c", 4, 1, 40, [](int r, int i) { return r == i % 4 ? 30.0 : 0.0; }, &now);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"imbalance"});
+  EXPECT_FALSE(verdicts[0].blames_node());
+
+  Engine noisy;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> jitter(0, 3);
+  now = 0;
+  EXPECT_TRUE(FeedCollectives(noisy, "c", 4, 1, 200, [&](int, int) { return jitter(rng); }, &now).empty());
+}
+
+TEST(EngineTest, SeveralCommunicatorsWrappingSequencesAndOneVerdictPerStraggler) {
+  Engine engine;
+  int64_t now = 0;
+  const auto slow = [](int r, int) { return r == 1 ? 30.0 : 0.0; };
+  // The world communicator wraps through 2^64; a second one starts at 1. Same ranks in both.
+  auto verdicts = FeedCollectives(engine, "world", 3, UINT64_MAX - 12, 40, slow, &now);
+  auto more = FeedCollectives(engine, "tp", 3, 1, 40, slow, &now);
+  verdicts.insert(verdicts.end(), more.begin(), more.end());
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"straggler"});
+  EXPECT_EQ(verdicts[0].comm, "world");
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{1});
+}
+
+TEST(EngineTest, ARankThatRestartsStartsItsCommunicatorOver) {
+  Engine engine;
+  int64_t now = 0;
+  const auto slow = [](int r, int) { return r == 2 ? 40.0 : 0.0; };
+  EXPECT_TRUE(FeedCollectives(engine, "c", 3, 1, 5, slow, &now).empty());
+  // The ranks came back as new processes (new pids): 5 + 5 collectives are not the 10 a verdict needs.
+  EXPECT_TRUE(FeedCollectives(engine, "c", 3, 1, 5, slow, &now, 5000).empty());
+  const auto later = FeedCollectives(engine, "c", 3, 6, 20, slow, &now, 5000);
+  ASSERT_EQ(Kinds(later), std::vector<std::string>{"straggler"});
+}
+
+TEST(EngineTest, ALostNodeIsAVerdictAndItsPeersFailingAfterAreNot) {
+  Engine engine;
+  for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 5, 5, 0), 0);
+  engine.NodeLost("node-02", "no heartbeat for 3100 ms", 3100);
+  engine.RankGone("node-01", 0, 1000, "exited by signal 15", 3200, 3200);
+  const auto verdicts = engine.Tick(4000);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"node_lost"});
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{1});
+  EXPECT_EQ(verdicts[0].evidence, "node node-02 went silent: no heartbeat for 3100 ms; it ran ranks 1");
+}
+
+TEST(EngineTest, ARecordedTraceReplaysToTheSameVerdicts) {
+  const std::string path = testing::UniqueTempDir() + "/trace.jsonl";
+  std::filesystem::remove(path);
+  EngineOptions o;
+  o.hang_ms = 5000;
+  std::vector<Verdict> live;
+  {
+    RecordingEngine engine(o);
+    ASSERT_TRUE(engine.RecordTo(path).ok());
+    int64_t now = 0;
+    live = FeedCollectives(engine, "c", 4, 1, 40, [](int r, int) { return r == 0 ? 25.0 : 0.0; }, &now);
+    engine.Telemetry("node-01", Batch(0, "c", 41, 40, 100), now + 10);
+    engine.Telemetry("node-02", Batch(1, "c", 40, 40, 0), now + 10);
+    auto hang = engine.Tick(now + 6000);
+    live.insert(live.end(), hang.begin(), hang.end());
+    EXPECT_GT(engine.records_written(), 20u);
+  }
+  ASSERT_EQ(Kinds(live), (std::vector<std::string>{"straggler", "hang"}));
+  std::ifstream in(path);
+  auto replayed = ReplayTrace(in, o);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().message();
+  ASSERT_EQ(replayed->size(), live.size());
+  for (size_t i = 0; i < live.size(); ++i) EXPECT_EQ(ToJson((*replayed)[i]), ToJson(live[i]));
+
+  std::istringstream bad("{\"t\":1,\"in\":\"tick\"}\n{\"t\":2,\"in\":\"telemetry\",\"node\":\"a\",\"batch\":{\"ranks\":[]}}\n");
+  auto error = ReplayTrace(bad, o);
+  ASSERT_FALSE(error.ok());
+  EXPECT_EQ(error.status().message(), "trace line 2: batches[0].time_ms: is required");
+  std::istringstream unknown("{\"t\":1,\"in\":\"reboot\"}\n");
+  EXPECT_EQ(ReplayTrace(unknown, o).status().message(),
+            "trace line 1: in: must be one of {telemetry, rank_gone, node_lost, tick}, got 'reboot'");
+}
+
+}  // namespace
+}  // namespace bulwark::diagnostics
