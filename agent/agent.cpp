@@ -113,7 +113,8 @@ void Agent::RecordRankExits() {
   for (const auto& e : ranks_.Reap()) {
     PushEvent({{"kind", "rank.exited"},
                   {"time_ms", WallMs()},
-                  {"detail", {{"rank", e.rank}, {"pid", e.pid}, {"exit_code", e.exit_code}, {"signal", e.signal}}}});
+                  {"detail", {{"rank", e.rank}, {"pid", e.pid}, {"exit_code", e.exit_code}, {"signal", e.signal},
+                              {"requested", e.requested}}}});
     Log(node_.name, "rank " + std::to_string(e.rank) + " (pid " + std::to_string(e.pid) + ") exited: " +
                         (e.signal ? "signal " + std::to_string(e.signal) : "code " + std::to_string(e.exit_code)));
   }

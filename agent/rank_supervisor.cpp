@@ -90,12 +90,12 @@ int RankSupervisor::Stop(int64_t grace_ms) {
   for (const auto& r : ranks_) ::kill(-r.pid, SIGTERM);
   const int64_t deadline = MonotonicMs() + grace_ms;
   while (!ranks_.empty() && MonotonicMs() < deadline) {
-    for (auto& e : ReapLocked()) exited_.push_back(e);
+    for (auto& e : ReapLocked()) exited_.push_back({e.rank, e.pid, e.exit_code, e.signal, true});
     if (!ranks_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (const auto& r : ranks_) ::kill(-r.pid, SIGKILL);
   while (!ranks_.empty()) {
-    for (auto& e : ReapLocked()) exited_.push_back(e);
+    for (auto& e : ReapLocked()) exited_.push_back({e.rank, e.pid, e.exit_code, e.signal, true});
     if (!ranks_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return count;

@@ -21,6 +21,7 @@ struct RankExit {
   pid_t pid = 0;
   int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
+  bool requested = false;  // stopped on command: not a crash
 };
 
 class RankSupervisor {

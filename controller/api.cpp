@@ -194,13 +194,13 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     if (s.size() == 4 && what == "telemetry") {
       if (!post) MethodNotAllowed(r, "POST");
-      cluster_->Telemetry(node, r.body, wall);
+      cluster_->Telemetry(node, r.body, wall, mono);
       respond(JsonResponse(200, {{"accepted", true}}));
       return "/v1/agents/{node}/telemetry";
     }
     if (s.size() == 4 && what == "events") {
       if (!post) MethodNotAllowed(r, "POST");
-      cluster_->AgentEvents(node, Body(r), wall);
+      cluster_->AgentEvents(node, Body(r), wall, mono);
       respond(JsonResponse(200, {{"accepted", true}}));
       return "/v1/agents/{node}/events";
     }

@@ -47,7 +47,7 @@ nlohmann::json ToJson(const Command& c) {
 }
 
 Cluster::Cluster(StateStore* store, ClusterOptions options, std::string instance_id)
-    : store_(store), options_(options), instance_id_(std::move(instance_id)) {}
+    : store_(store), options_(options), instance_id_(std::move(instance_id)), diagnosis_(options_.diagnosis) {}
 
 void Cluster::Load(int64_t now_mono_ms) {
   for (const auto& [name, value] : store_->List(RecordKind::kNodes)) {
@@ -64,6 +64,7 @@ void Cluster::Load(int64_t now_mono_ms) {
     if (std::sscanf(id.c_str(), "job-%llu", &number) == 1 && number >= next_job_number_) next_job_number_ = number + 1;
     jobs_[id] = std::move(job);
   }
+  LoadIncidents();
 }
 
 Cluster::LiveNode& Cluster::Find(const std::string& node) {
@@ -184,15 +185,20 @@ nlohmann::json Cluster::Heartbeat(const std::string& node, const nlohmann::json&
           {"drained", live.record.state.drained}};
 }
 
-void Cluster::Telemetry(const std::string& node, const std::string& body, int64_t /*now_wall_ms*/) {
+void Cluster::Telemetry(const std::string& node, const std::string& body, int64_t /*now_wall_ms*/,
+                        int64_t now_mono_ms) {
   LiveNode& live = Find(node);
   std::vector<TelemetryBatch> batches = ParseTelemetry(body);
-  for (const auto& batch : batches) counters_.telemetry_rank_records += batch.ranks.size();
+  for (const auto& batch : batches) {
+    counters_.telemetry_rank_records += batch.ranks.size();
+    diagnosis_.Telemetry(node, batch, now_mono_ms);
+  }
   counters_.telemetry_batches += batches.size();
   if (!batches.empty()) live.last_telemetry = std::move(batches.back());
 }
 
-void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms) {
+void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms,
+                          int64_t now_mono_ms) {
   Find(node);
   StrictJson in(body);
   std::vector<nlohmann::json> events;
@@ -213,6 +219,23 @@ void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, i
   if (events.empty()) return;
   Commit({}, events, false);
   counters_.agent_events += events.size();
+  // A rank gone is diagnosis input: a ring whose writer vanished, or an exit nobody asked for
+  // that was not a clean one.
+  for (const auto& e : events) {
+    const auto& d = e["detail"];
+    const std::string kind = e["kind"];
+    const int64_t rank = d.value("rank", int64_t{-1}), pid = d.value("pid", int64_t{0});
+    if (rank < 0) continue;
+    std::string why;
+    if (kind == "agent.rank.ring_lost") {
+      why = "vanished without finishing its ring (" + d.value("why", std::string("?")) + ")";
+    } else if (kind == "agent.rank.exited" && !d.value("requested", false)) {
+      const int64_t code = d.value("exit_code", int64_t{0}), signal = d.value("signal", int64_t{0});
+      if (signal != 0) why = "was killed by signal " + std::to_string(signal);
+      else if (code != 0) why = "exited with code " + std::to_string(code);
+    }
+    if (!why.empty()) diagnosis_.RankGone(node, rank, pid, why, e["time_ms"].get<int64_t>(), now_mono_ms);
+  }
 }
 
 Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms) {
@@ -267,6 +290,7 @@ void Cluster::CommandResult(const std::string& node, uint64_t id, const nlohmann
                              : std::string(ok ? "all checks passed" : "a check failed");
     Apply(live, ok ? NodeInput::kSelfCheckPassed : NodeInput::kSelfCheckFailed,
           std::string(ok ? "self-check passed: " : "self-check failed: ") + detail, true, now_wall_ms);
+    SelfCheckConcluded(node, id, ok, detail, now_wall_ms);
   }
 }
 
@@ -340,7 +364,10 @@ void Cluster::CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms) {
                         now_wall_ms);
     if (pending) lost.push_back(std::move(*pending));
   }
+  std::vector<std::pair<std::string, std::string>> silenced;
+  for (const auto& t : lost) silenced.emplace_back(t.node->record.info.name, t.updated.state.reason);
   CommitTransitions(std::move(lost), true);
+  for (const auto& [name, why] : silenced) diagnosis_.NodeLost(name, why, now_mono_ms);
 }
 
 nlohmann::json Cluster::NodeJson(const LiveNode& node, int64_t now_mono_ms) const {

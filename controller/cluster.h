@@ -14,11 +14,13 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/telemetry.h"
+#include "diagnostics/trace.h"
 #include "controller/job.h"
 #include "controller/node.h"
 #include "controller/node_health.h"
@@ -42,6 +44,8 @@ struct ClusterOptions {
   // backed off while it was away need time to come back.
   int64_t restart_grace_ms = 15000;
   size_t commands_kept_per_node = 64;
+  diagnostics::EngineOptions diagnosis;
+  std::string diagnosis_trace;  // append every diagnosis input here (record/replay); "" = off
 };
 
 struct Command {
@@ -64,6 +68,7 @@ struct ClusterCounters {
   uint64_t telemetry_rank_records = 0;
   uint64_t agent_events = 0;
   uint64_t commands = 0;
+  uint64_t verdicts = 0;
 };
 
 class Cluster {
@@ -78,8 +83,8 @@ class Cluster {
   nlohmann::json Heartbeat(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms,
                            int64_t now_mono_ms);
   // The body as agents send it (see common/telemetry.h); parsed without building a JSON tree.
-  void Telemetry(const std::string& node, const std::string& body, int64_t now_wall_ms);
-  void AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms);
+  void Telemetry(const std::string& node, const std::string& body, int64_t now_wall_ms, int64_t now_mono_ms);
+  void AgentEvents(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms, int64_t now_mono_ms);
   std::vector<Command> CommandsAfter(const std::string& node, uint64_t after) const;
   void CommandResult(const std::string& node, uint64_t id, const nlohmann::json& body, int64_t now_wall_ms);
 
@@ -104,6 +109,12 @@ class Cluster {
   // --- time ---------------------------------------------------------------------------
   // Marks nodes lost whose heartbeats stopped. Call it a few times per interval.
   void CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms);
+  // Lets diagnosis conclude (cluster_incidents.cpp): each verdict opens an incident; one that
+  // blames a node makes it suspect and asks it for a self-check, whose result confirms the
+  // verdict (the node is isolated) or not (back to healthy). Call it a few times a second.
+  void Diagnose(int64_t now_wall_ms, int64_t now_mono_ms);
+  // Opens the diagnosis trace when options ask for one; an error names the file.
+  Status StartDiagnosisTrace();
 
   // Called after events were appended, and after a command was queued for a node.
   void set_on_events(std::function<void()> f) { on_events_ = std::move(f); }
@@ -142,6 +153,13 @@ class Cluster {
   bool Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms);
   nlohmann::json NodeJson(const LiveNode& node, int64_t now_mono_ms) const;
   int64_t lost_after_ms() const { return options_.heartbeat_interval_ms * options_.missed_beats; }
+  // --- incidents (cluster_incidents.cpp) ---
+  void OpenIncident(const diagnostics::Verdict& verdict, int64_t now_wall_ms);
+  // A self-check result on a node some open incidents wait for.
+  void SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
+                          int64_t now_wall_ms);
+  void StoreIncident(const nlohmann::json& incident, const std::string& event_kind, int64_t now_wall_ms);
+  void LoadIncidents();
 
   StateStore* store_;
   ClusterOptions options_;
@@ -151,6 +169,9 @@ class Cluster {
   int64_t grace_until_mono_ms_ = 0;
   uint64_t next_command_id_ = 1;
   uint64_t next_job_number_ = 1;
+  uint64_t next_incident_number_ = 1;
+  diagnostics::RecordingEngine diagnosis_;
+  std::set<std::string> open_incidents_;  // ids of incidents waiting for a self-check
   ClusterCounters counters_;
   std::function<void()> on_events_;
   std::function<void(const std::string&)> on_command_;

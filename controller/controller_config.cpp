@@ -39,6 +39,13 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.snapshot_k = static_cast<int>(snapshots.Int("k", c.snapshot_k, 1, 32));
     c.snapshot_m = static_cast<int>(snapshots.Int("m", c.snapshot_m, 1, 32));
     snapshots.Finish();
+    auto diagnosis = root.Map("diagnosis");
+    c.hang_ms = diagnosis.Int("hang_ms", c.hang_ms, 100, 3600000);
+    c.crash_settle_ms = diagnosis.Int("crash_settle_ms", c.crash_settle_ms, 0, 60000);
+    c.straggler_min_slowdown_percent =
+        diagnosis.Double("straggler_min_slowdown_percent", c.straggler_min_slowdown_percent, 1, 1000);
+    c.diagnosis_trace = diagnosis.String("record", "");
+    diagnosis.Finish();
     root.Finish();
   } catch (const ConfigError& e) {
     return Status::Error(e.what());

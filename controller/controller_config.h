@@ -25,6 +25,11 @@ struct ControllerConfig {
   int64_t long_poll_max_ms = 30000;
   int snapshot_k = 4;  // RS(k,m) for jobs' in-memory snapshots
   int snapshot_m = 2;
+  // Diagnosis (issue 6): see the README's config reference.
+  int64_t hang_ms = 30000;
+  int64_t crash_settle_ms = 500;
+  double straggler_min_slowdown_percent = 10;
+  std::string diagnosis_trace;  // record every diagnosis input here ("" = off)
 };
 
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);

@@ -221,8 +221,12 @@ int Incidents(Api& api, const Options& o) {
   if (int rc = api.Call("GET", "/v1/incidents", nullptr, &page)) return rc;
   if (o.json_output) return std::printf("%s\n", page.dump(2).c_str()), kOk;
   std::vector<std::vector<std::string>> rows;
-  for (const auto& i : page["incidents"]) rows.push_back({Str(i, "id"), Str(i, "state"), Str(i, "verdict"), Str(i, "summary")});
-  std::printf("%s", RenderTable({"ID", "STATE", "VERDICT", "SUMMARY"}, rows).c_str());
+  for (const auto& i : page["incidents"]) {
+    std::string nodes;
+    for (const auto& n : i.value("nodes", json::array())) nodes += (nodes.empty() ? "" : ",") + n.get<std::string>();
+    rows.push_back({Str(i, "id"), Str(i, "state"), Str(i, "verdict"), nodes.empty() ? "-" : nodes, Str(i, "summary")});
+  }
+  std::printf("%s", RenderTable({"ID", "STATE", "VERDICT", "NODES", "SUMMARY"}, rows).c_str());
   if (rows.empty()) std::printf("(no incidents)\n");
   return kOk;
 }

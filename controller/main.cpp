@@ -35,13 +35,14 @@ bool WriteAddressFile(const std::string& path, const std::string& address) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;  // readers never see a partial line
 }
 
-// Checks for lost heartbeats a few times per interval.
+// Checks for lost heartbeats and lets diagnosis conclude, a few times per interval.
 void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, int64_t period_ms) {
   timer->expires_after(std::chrono::milliseconds(period_ms));
   timer->async_wait([=](const boost::system::error_code& ec) {
     if (ec) return;
     try {
       cluster->CheckHeartbeats(WallMs(), MonotonicMs());
+      cluster->Diagnose(WallMs(), MonotonicMs());
     } catch (const std::exception& e) {
       Log(std::string("heartbeat check failed: ") + e.what());
     }
@@ -93,7 +94,15 @@ int Run(int argc, char** argv) {
   cluster_options.heartbeat_interval_ms = config->heartbeat_interval_ms;
   cluster_options.missed_beats = config->missed_beats;
   cluster_options.restart_grace_ms = config->restart_grace_ms;
+  cluster_options.diagnosis.hang_ms = config->hang_ms;
+  cluster_options.diagnosis.crash_settle_ms = config->crash_settle_ms;
+  cluster_options.diagnosis.min_slowdown_percent = config->straggler_min_slowdown_percent;
+  cluster_options.diagnosis_trace = config->diagnosis_trace;
   Cluster cluster(store->get(), cluster_options, NewToken().substr(0, 16));
+  if (Status traced = cluster.StartDiagnosisTrace(); !traced.ok()) {
+    std::fprintf(stderr, "bulwark-controller: %s\n", traced.message().c_str());
+    return 3;
+  }
   try {
     cluster.Load(MonotonicMs());
   } catch (const std::exception& e) {

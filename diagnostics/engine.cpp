@@ -117,6 +117,9 @@ void Engine::RankGone(const std::string& node, int64_t rank, int64_t pid, const 
     if (it != comm.ranks.end() && it->second.node == node && (pid == 0 || it->second.pid == pid)) it->second.gone = true;
   }
   if (now_ms < quiet_until_ms_) return;  // the echo of a verdict already given: the job tearing down
+  for (const auto& g : gone_pending_) {
+    if (g.node == node && g.rank == rank && g.pid == pid) return;  // its exit and its ring, both told
+  }
   gone_pending_.push_back({node, rank, pid, event_ms, now_ms, why});
 }
 

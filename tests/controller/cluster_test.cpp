@@ -144,8 +144,8 @@ TEST(ClusterTest, BadInputIsRefusedAndNothingChanges) {
   };
   EXPECT_EQ(status([&] { c.Heartbeat("ghost", json::object(), 1, 1); }), 404);
   EXPECT_EQ(status([&] { c.Heartbeat("n1", {{"ranks_running", -1}}, 1, 1); }), 400);
-  EXPECT_EQ(status([&] { c.Telemetry("n1", R"({"batches":[{"time_ms":1,"ranks":[{"pid":1}]}]})", 1); }), 400);
-  EXPECT_EQ(status([&] { c.Telemetry("ghost", "{}", 1); }), 404);
+  EXPECT_EQ(status([&] { c.Telemetry("n1", R"({"batches":[{"time_ms":1,"ranks":[{"pid":1}]}]})", 1, 1); }), 400);
+  EXPECT_EQ(status([&] { c.Telemetry("ghost", "{}", 1, 1); }), 404);
   EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "format_disk"}}, 1); }), 400);
   EXPECT_EQ(status([&] { c.EnqueueCommand("n1", {{"kind", "start_ranks"}, {"args", json::object()}}, 1); }), 400);
   EXPECT_EQ(status([&] { c.CommandResult("n1", 99, {{"ok", true}}, 1); }), 404);
@@ -162,13 +162,67 @@ TEST(ClusterTest, TelemetryAndAgentEventsAreKept) {
   c.Load(0);
   c.Register(Info("n1"), 1, 20000);
   json comm = {{"comm", "c0"}, {"op", "allreduce"}, {"calls", 10}, {"bytes", 4096}, {"mean_us", 12.5}, {"max_us", 40}, {"last_seq", 9}};
-  c.Telemetry("n1", json{{"batches", {{{"time_ms", 5}, {"ranks", {{{"rank", 0}, {"pid", 42}, {"comms", {comm}}}}}}}}}.dump(), 5);
+  c.Telemetry("n1", json{{"batches", {{{"time_ms", 5}, {"ranks", {{{"rank", 0}, {"pid", 42}, {"comms", {comm}}}}}}}}}.dump(), 5, 5);
   EXPECT_EQ(c.counters().telemetry_rank_records, 1u);
   EXPECT_EQ(c.Node("n1", 20000)["last_telemetry"]["ranks"][0]["comms"][0]["op"], "allreduce");
-  c.AgentEvents("n1", {{"events", {{{"kind", "rank.exited"}, {"detail", {{"rank", 3}, {"signal", 9}}}}}}}, 6);
+  c.AgentEvents("n1", {{"events", {{{"kind", "rank.exited"}, {"detail", {{"rank", 3}, {"signal", 9}}}}}}}, 6, 6);
   auto events = c.Events(0, 10);
   EXPECT_EQ(events.back()["kind"], "agent.rank.exited");
   EXPECT_EQ(events.back()["detail"]["signal"], 9);
+}
+
+// Verdict -> incident -> suspect -> self-check -> unconfirmed (passed) or confirmed (failed,
+// isolated), stored with a timeline and kept across a controller restart.
+TEST(ClusterTest, AVerdictOpensAnIncidentThatTheSelfCheckSettles) {
+  const std::string dir = bulwark::testing::UniqueTempDir() + "/db";
+  auto store = StateStore::Open(dir);
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.Register(Info("n1"), 1, 0);
+  c.Register(Info("n2"), 1, 0);
+  auto crash = [&](const std::string& node, int64_t t) {
+    c.AgentEvents(node, {{"events", {{{"kind", "rank.exited"}, {"time_ms", t}, {"detail", {{"rank", 3}, {"pid", 7}, {"signal", 9}}}}}}}, t, t);
+    c.Diagnose(t + 1000, t + 1000);  // after the settle window
+  };
+  // A requested stop is not a crash.
+  c.AgentEvents("n1", {{"events", {{{"kind", "rank.exited"}, {"detail", {{"rank", 1}, {"signal", 15}, {"requested", true}}}}}}}, 5, 5);
+  c.Diagnose(2000, 2000);
+  EXPECT_TRUE(c.Incidents().empty());
+
+  crash("n1", 3000);
+  auto incidents = c.Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  json inc = incidents[0];
+  EXPECT_EQ(inc["id"], "inc-000001");
+  EXPECT_EQ(inc["verdict"], "crash");
+  EXPECT_EQ(inc["state"], "suspect");
+  EXPECT_EQ(inc["nodes"], json::array({"n1"}));
+  EXPECT_EQ(c.Node("n1", 4000)["health"], "suspect");
+  const uint64_t check = inc["self_checks"]["n1"].get<uint64_t>();
+  EXPECT_EQ(c.GetCommand("n1", check)["kind"], "self_check");
+  c.CommandResult("n1", check, {{"ok", true}, {"result", {{"summary", "7 checks passed"}}}}, 5000);
+  inc = c.Incident("inc-000001");
+  EXPECT_EQ(inc["state"], "unconfirmed");
+  EXPECT_EQ(c.Node("n1", 5000)["health"], "healthy");
+  EXPECT_EQ(inc["timeline"].back()["what"], "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
+
+  crash("n2", 30000);  // past the quiet window of the first
+  inc = c.Incident("inc-000002");
+  EXPECT_EQ(inc["state"], "suspect");
+  // The controller restarts while it waits: the incident is still open after it.
+  Cluster again(store->get(), Options(), "i2");
+  again.Load(40000);
+  again.Register(Info("n2"), 40000, 40000);
+  const uint64_t check2 = again.EnqueueCommand("n2", {{"kind", "self_check"}}, 40000).id;
+  again.CommandResult("n2", check2, {{"ok", false}, {"result", {{"summary", "memory_bandwidth (3 GB/s, baseline 11)"}}}}, 41000);
+  inc = again.Incident("inc-000002");
+  EXPECT_EQ(inc["state"], "confirmed");
+  EXPECT_EQ(again.Node("n2", 41000)["health"], "isolated");
+  EXPECT_NE(inc["timeline"].dump().find("memory_bandwidth (3 GB/s, baseline 11)"), std::string::npos);
+  auto events = again.Events(0, 1000);
+  int opened = 0;
+  for (const auto& e : events) opened += e["kind"] == "incident.opened";
+  EXPECT_EQ(opened, 2);
 }
 
 }  // namespace

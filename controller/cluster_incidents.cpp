@@ -1,0 +1,160 @@
+// Verdict -> incident -> suspect -> self-check -> isolated or cleared. Incidents are stored
+// (they outlive a controller restart) with a timeline an operator can read top to bottom.
+//
+// States: "suspect" (waiting for the blamed nodes' self-checks), "confirmed" (a self-check
+// failed: the node is isolated), "unconfirmed" (every self-check passed: the node is back
+// to healthy and the verdict is marked unconfirmed), "noted" (no node is blamed: imbalance,
+// a communication hang).
+#include <algorithm>
+#include <cstdio>
+
+#include "common/strict_json.h"
+#include "controller/cluster.h"
+
+namespace bulwark::controller {
+namespace {
+
+using nlohmann::json;
+
+std::string IncidentId(uint64_t number) {
+  char id[32];
+  std::snprintf(id, sizeof(id), "inc-%06llu", static_cast<unsigned long long>(number));
+  return id;
+}
+
+void Note(json& incident, int64_t now_wall_ms, const std::string& what) {
+  incident["timeline"].push_back({{"time_ms", now_wall_ms}, {"what", what}});
+  incident["updated_ms"] = now_wall_ms;
+}
+
+}  // namespace
+
+Status Cluster::StartDiagnosisTrace() {
+  if (options_.diagnosis_trace.empty()) return Status::Ok();
+  return diagnosis_.RecordTo(options_.diagnosis_trace);
+}
+
+void Cluster::LoadIncidents() {
+  for (const auto& [id, value] : store_->List(RecordKind::kIncidents)) {
+    unsigned long long number = 0;
+    if (std::sscanf(id.c_str(), "inc-%llu", &number) == 1 && number >= next_incident_number_) {
+      next_incident_number_ = number + 1;
+    }
+    const json incident = json::parse(value);
+    if (incident.value("state", "") == "suspect") open_incidents_.insert(id);
+  }
+}
+
+void Cluster::StoreIncident(const json& incident, const std::string& event_kind, int64_t now_wall_ms) {
+  const json event = {{"time_ms", now_wall_ms},
+                      {"kind", event_kind},
+                      {"incident", incident["id"]},
+                      {"state", incident["state"]},
+                      {"verdict", incident["verdict"]},
+                      {"nodes", incident["nodes"]},
+                      {"summary", incident["summary"]}};
+  Commit({{RecordKind::kIncidents, incident["id"].get<std::string>(), DumpJson(incident)}}, {event}, true);
+}
+
+void Cluster::Diagnose(int64_t now_wall_ms, int64_t now_mono_ms) {
+  for (const auto& verdict : diagnosis_.Tick(now_mono_ms)) {
+    ++counters_.verdicts;
+    OpenIncident(verdict, now_wall_ms);
+  }
+}
+
+void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
+  const std::string id = IncidentId(next_incident_number_++);
+  json incident = {{"id", id},
+                   {"verdict", diagnostics::VerdictKindName(v.kind)},
+                   {"summary", v.evidence},
+                   {"confidence", v.confidence},
+                   {"nodes", v.nodes},
+                   {"ranks", v.ranks},
+                   {"comm", v.comm},
+                   {"blames_node", v.blames_node()},
+                   {"detail", v.detail},
+                   {"opened_ms", now_wall_ms},
+                   {"updated_ms", now_wall_ms},
+                   {"pending", json::array()},
+                   {"self_checks", json::object()},
+                   {"timeline", json::array()}};
+  char confidence[16];
+  std::snprintf(confidence, sizeof(confidence), "%.2f", v.confidence);
+  Note(incident, now_wall_ms, std::string("verdict ") + diagnostics::VerdictKindName(v.kind) + " (confidence " +
+                                  confidence + "): " + v.evidence);
+  if (!v.blames_node()) {
+    incident["state"] = "noted";
+    Note(incident, now_wall_ms, v.kind == diagnostics::VerdictKind::kImbalance
+                                    ? "lateness moves between ranks: imbalance, no node is at fault"
+                                    : "no single node is to blame: nothing fenced");
+    StoreIncident(incident, "incident.opened", now_wall_ms);
+    return;
+  }
+  incident["state"] = "suspect";
+  StoreIncident(incident, "incident.opened", now_wall_ms);
+  for (const auto& name : v.nodes) {
+    auto it = nodes_.find(name);
+    if (it == nodes_.end()) {
+      Note(incident, now_wall_ms, "node " + name + " is not registered: nothing to check");
+      continue;
+    }
+    LiveNode& live = it->second;
+    const Health h = live.record.state.health;
+    if (h == Health::kIsolated) {
+      Note(incident, now_wall_ms, "node " + name + " is already isolated");
+      continue;
+    }
+    incident["pending"].push_back(name);
+    if (h == Health::kLost) {
+      Note(incident, now_wall_ms, "node " + name + " is lost: it is checked when its agent returns");
+      continue;
+    }
+    Apply(live, NodeInput::kSuspect, "incident " + id + ": " + diagnostics::VerdictKindName(v.kind) + " — " + v.evidence,
+          true, now_wall_ms);
+    const Command c = EnqueueCommand(name, {{"kind", "self_check"}}, now_wall_ms);
+    incident["self_checks"][name] = c.id;
+    Note(incident, now_wall_ms, "node " + name + " suspect; self-check requested (command " + std::to_string(c.id) + ")");
+  }
+  if (incident["pending"].empty()) incident["state"] = "confirmed";
+  else open_incidents_.insert(id);
+  StoreIncident(incident, "incident.updated", now_wall_ms);
+}
+
+void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
+                                 int64_t now_wall_ms) {
+  for (auto it = open_incidents_.begin(); it != open_incidents_.end();) {
+    const auto value = store_->Get(RecordKind::kIncidents, *it);
+    if (!value) {
+      it = open_incidents_.erase(it);
+      continue;
+    }
+    json incident = json::parse(*value);
+    auto& pending = incident["pending"];
+    const auto at = std::find(pending.begin(), pending.end(), node);
+    if (at == pending.end()) {
+      ++it;
+      continue;
+    }
+    pending.erase(at);
+    incident["self_check_results"][node] = ok ? "passed" : "failed";
+    Note(incident, now_wall_ms, "self-check on " + node + " (command " + std::to_string(command) + ") " +
+                                    (ok ? "passed: " : "failed: ") + detail);
+    if (!ok) {
+      incident["state"] = "confirmed";
+      Note(incident, now_wall_ms, "node " + node + " isolated: the self-check confirms the verdict");
+    } else if (pending.empty()) {
+      const bool any_failed = incident["self_check_results"].dump().find("failed") != std::string::npos;
+      incident["state"] = any_failed ? "confirmed" : "unconfirmed";
+      if (!any_failed) Note(incident, now_wall_ms, "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
+    }
+    StoreIncident(incident, "incident.updated", now_wall_ms);
+    if (incident["state"] != "suspect" && pending.empty()) {
+      it = open_incidents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace bulwark::controller
