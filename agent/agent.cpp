@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -77,7 +78,26 @@ Status Agent::StartSnapshots() {
   return Status::Ok();
 }
 
+SelfCheckOptions Agent::SelfCheckDefaults() const {
+  SelfCheckOptions options;
+  options.work_dir = config_.work_dir;
+  options.procfs_root = config_.procfs_root;
+  options.forced_fail = config_.self_check_fail;
+  options.baseline_path = config_.work_dir + "/self-check-baseline.json";
+  options.min_fraction_of_baseline = config_.self_check_min_fraction;
+  return options;
+}
+
 void Agent::Run(const std::atomic<bool>* stop) {
+  // Admission: the first run records this node's baseline, against which later checks
+  // compare. Beside the loops, so registering does not wait for it.
+  std::thread admission;
+  if (!std::filesystem::exists(SelfCheckDefaults().baseline_path)) {
+    admission = std::thread([this] {
+      const json first = RunSelfChecks(SelfCheckDefaults());
+      Log(node_.name, "self-check at admission: " + first["summary"].get<std::string>());
+    });
+  }
   std::thread commands([this, stop] { CommandLoop(stop); });
   std::thread snapshots;
   if (snapshots_) snapshots = std::thread([this, stop] { snapshots_->Run(stop); });
@@ -87,6 +107,7 @@ void Agent::Run(const std::atomic<bool>* stop) {
   commands.join();
   if (hooks.joinable()) hooks.join();
   if (snapshots.joinable()) snapshots.join();
+  if (admission.joinable()) admission.join();
   const int stopped = ranks_.Stop(2000);
   if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
 }
@@ -258,11 +279,9 @@ json Agent::Execute(const json& command, bool* ok) {
   const json args = command.value("args", json::object());
   try {
     if (kind == "self_check") {
-      SelfCheckOptions options;
-      options.work_dir = config_.work_dir;
-      options.procfs_root = config_.procfs_root;
+      SelfCheckOptions options = SelfCheckDefaults();
       options.only = args.value("checks", std::vector<std::string>{});
-      options.forced_fail = config_.self_check_fail;
+      options.peers = args.value("peers", std::vector<std::string>{});
       json result = RunSelfChecks(options);
       *ok = result["passed"].get<bool>();
       return result;

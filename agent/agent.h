@@ -18,6 +18,7 @@
 #include "agent/agent_config.h"
 #include "agent/hook_intake.h"
 #include "agent/rank_supervisor.h"
+#include "agent/self_check.h"
 #include "agent/snapshot_service.h"
 #include "common/node_info.h"
 
@@ -92,6 +93,7 @@ class Agent {
   void CommandLoop(const std::atomic<bool>* stop);
   nlohmann::json Execute(const nlohmann::json& command, bool* ok);
   void RecordRankExits();
+  SelfCheckOptions SelfCheckDefaults() const;
   // Buffers an event and wakes the main loop to ship it now rather than at the next beat.
   void PushEvent(nlohmann::json event);
   void SleepUntilEventOrStop(int64_t ms, const std::atomic<bool>* stop);

@@ -100,6 +100,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     snapshot.Finish();
     auto self_check = root.Map("self_check");
     c.self_check_fail = self_check.StringList("fail");
+    c.self_check_min_fraction = self_check.Double("min_fraction_of_baseline", c.self_check_min_fraction, 0.01, 1);
     self_check.Finish();
     c.node = ParseNode(root.Map("node"));
     root.Finish();

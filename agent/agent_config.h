@@ -40,6 +40,7 @@ struct AgentConfig {
   std::string sysfs_root = "/sys";
   std::string procfs_root = "/proc";
   std::vector<std::string> self_check_fail;  // fault injection: checks forced to fail
+  double self_check_min_fraction = 0.5;      // a measured rate below this share of its baseline fails
   std::string hooks_socket = "/run/bulwark/agent.sock";  // '@name': abstract namespace
   int64_t local_hang_ms = 60000;
   // The snapshot store's data plane and limits (see the README's config reference).

@@ -11,13 +11,40 @@
 #include <functional>
 #include <utility>
 
+#include "common/strict_json.h"
+#include "diagnostics/node_probes.h"
+
 namespace bulwark::agent {
 namespace {
 
 struct Outcome {
+  Outcome(bool ok_, std::string detail_, double value_ = 0, std::string unit_ = "")
+      : ok(ok_), detail(std::move(detail_)), value(value_), unit(std::move(unit_)) {}
   bool ok;
   std::string detail;
+  double value;  // measured checks: compared against the baseline
+  std::string unit;
 };
+
+Outcome FromProbe(const diagnostics::ProbeResult& p) { return {p.ok, p.detail, p.value, p.unit}; }
+
+Outcome MemoryBandwidth(const SelfCheckOptions&) { return FromProbe(diagnostics::MemoryBandwidth()); }
+Outcome CpuArithmetic(const SelfCheckOptions&) { return FromProbe(diagnostics::CpuArithmetic()); }
+Outcome LoopbackTcp(const SelfCheckOptions&) { return FromProbe(diagnostics::LoopbackTcp()); }
+
+// Every peer agent answers; the value is the slowest median round trip (no baseline: peers change).
+Outcome PeerLatency(const SelfCheckOptions& o) {
+  if (o.peers.empty()) return {true, "no peers given"};
+  double worst = 0;
+  std::string detail;
+  for (const auto& peer : o.peers) {
+    const auto p = diagnostics::HttpRoundTrip(peer);
+    if (!p.ok) return {false, p.detail};
+    worst = std::max(worst, p.value);
+    detail += (detail.empty() ? "" : "; ") + p.detail;
+  }
+  return {true, detail};
+}
 
 // Writes, fsyncs, reads back and removes a file: catches full, read-only or broken disks.
 Outcome WorkDirWritable(const SelfCheckOptions& o) {
@@ -68,6 +95,10 @@ const std::vector<std::pair<std::string, std::function<Outcome(const SelfCheckOp
       {"memory_available", MemoryAvailable},
       {"clock_monotonic", ClockMonotonic},
       {"process_table", ProcessTable},
+      {"cpu_arithmetic", CpuArithmetic},
+      {"memory_bandwidth", MemoryBandwidth},
+      {"loopback_tcp", LoopbackTcp},
+      {"peer_latency", PeerLatency},
   };
   return kChecks;
 }
@@ -84,8 +115,52 @@ std::vector<std::string> SelfCheckNames() {
   return names;
 }
 
+namespace {
+
+nlohmann::json ReadBaseline(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nlohmann::json::object();
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();  // a damaged baseline is recorded again
+}
+
+void WriteBaseline(const std::string& path, const nlohmann::json& baseline) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << baseline.dump(2) << "\n";
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+}
+
+// A measured rate against its baseline: recorded the first time, compared after.
+void Compare(const std::string& name, const SelfCheckOptions& o, nlohmann::json* baseline, bool* changed,
+             Outcome* outcome, nlohmann::json* entry) {
+  if (!outcome->ok || outcome->unit.empty() || outcome->unit == "us" || o.baseline_path.empty()) return;
+  (*entry)["value"] = outcome->value;
+  (*entry)["unit"] = outcome->unit;
+  if (!baseline->contains(name)) {
+    (*baseline)[name] = outcome->value;
+    *changed = true;
+    outcome->detail += " (baseline recorded)";
+    return;
+  }
+  const double base = (*baseline)[name].get<double>();
+  (*entry)["baseline"] = base;
+  char text[128];
+  std::snprintf(text, sizeof(text), " (baseline %.2f %s, fails below %.0f%% of it)", base, outcome->unit.c_str(),
+                o.min_fraction_of_baseline * 100);
+  outcome->detail += text;
+  if (outcome->value < base * o.min_fraction_of_baseline) outcome->ok = false;
+}
+
+}  // namespace
+
 nlohmann::json RunSelfChecks(const SelfCheckOptions& options) {
   nlohmann::json checks = nlohmann::json::array();
+  nlohmann::json baseline = options.baseline_path.empty() ? nlohmann::json::object() : ReadBaseline(options.baseline_path);
+  bool baseline_changed = false;
   std::string failed;
   for (const auto& name : options.only) {
     if (!Contains(SelfCheckNames(), name)) {
@@ -97,11 +172,17 @@ nlohmann::json RunSelfChecks(const SelfCheckOptions& options) {
   for (const auto& [name, check] : Checks()) {
     if (!options.only.empty() && !Contains(options.only, name)) continue;
     Outcome outcome = check(options);
+    nlohmann::json entry = nlohmann::json::object();
+    Compare(name, options, &baseline, &baseline_changed, &outcome, &entry);
     if (Contains(options.forced_fail, name)) outcome = {false, "forced to fail by self_check.fail (fault injection)"};
-    checks.push_back({{"name", name}, {"ok", outcome.ok}, {"detail", outcome.detail}});
+    entry["name"] = name;
+    entry["ok"] = outcome.ok;
+    entry["detail"] = outcome.detail;
+    checks.push_back(std::move(entry));
     if (!outcome.ok) failed += (failed.empty() ? "" : ", ") + name + " (" + outcome.detail + ")";
     ++run;
   }
+  if (baseline_changed) WriteBaseline(options.baseline_path, baseline);
   const bool passed = failed.empty();
   return {{"passed", passed},
           {"summary", passed ? std::to_string(run) + " checks passed" : failed},

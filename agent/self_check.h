@@ -1,6 +1,7 @@
-// Self-checks an agent runs when asked (a node back from heartbeat loss must pass them
-// before it is trusted again). Today a short list of node basics; the diagnostics issue
-// adds GPU, NIC and collective probes.
+// Self-checks an agent runs when asked: a node a verdict blamed, or one back from heartbeat
+// loss, must pass them before it is trusted again. Node basics, plus measured checks
+// (memory bandwidth, CPU arithmetic, loopback TCP, round trips to peer agents) compared
+// against the node's own baseline, recorded the first time they ran (at admission).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,9 +16,13 @@ struct SelfCheckOptions {
   std::string procfs_root = "/proc";
   std::vector<std::string> only;         // run just these (empty: all)
   std::vector<std::string> forced_fail;  // fault injection: report these as failed
+  std::string baseline_path;             // measured checks' first values ("" = no baseline)
+  double min_fraction_of_baseline = 0.5;  // a measured rate below this share of its baseline fails
+  std::vector<std::string> peers;        // "host:port" of peer agents for peer_latency
 };
 
-// {"passed": bool, "summary": "...", "checks": [{"name", "ok", "detail"}]}
+// {"passed": bool, "summary": "...", "checks": [{"name", "ok", "detail", "value"?, "unit"?,
+//  "baseline"?}]}
 nlohmann::json RunSelfChecks(const SelfCheckOptions& options);
 
 // The names RunSelfChecks knows.

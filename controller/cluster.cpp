@@ -34,6 +34,7 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     in.Int("grace_ms", 5000, 0, 600000);
   } else if (kind == "self_check") {
     in.StringList("checks");
+    in.StringList("peers");
   }
   in.Finish();
 }

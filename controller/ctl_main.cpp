@@ -45,7 +45,8 @@ Cluster:
   command NAME KIND [--args JSON] [--wait]
                                   run self_check, report_status, start_ranks or stop_ranks on a node's agent
   jobs | job ID | job submit FILE.yaml | job cancel ID
-  incidents | incident ID
+  incidents | incident ID         verdicts, the nodes they blame, and how the self-checks settled them
+  diag NAME                       run a node's self-checks now (with round trips to the other agents)
   events [--since ID] [--limit N] [--follow]
 
 Local cluster (a controller and agents as processes on this machine):
@@ -257,6 +258,42 @@ int RunCommand(Api& api, const Options& o, const std::string& node, const std::s
   return command["state"] == "failed" ? kRefused : kOk;
 }
 
+// Self-checks on one node, with round trips to every other online agent; a table of results.
+int Diag(Api& api, const Options& o, const std::string& node) {
+  json nodes;
+  if (int rc = api.Call("GET", "/v1/nodes", nullptr, &nodes)) return rc;
+  json peers = json::array();
+  bool known = false;
+  for (const auto& n : nodes["nodes"]) {
+    known = known || Str(n, "name") == node;
+    const std::string url = n.value("agent_url", std::string());
+    if (Str(n, "name") == node || !n.value("online", false) || url.rfind("http://", 0) != 0) continue;
+    peers.push_back(url.substr(7));
+  }
+  if (!known) return std::fprintf(stderr, "bulwarkctl: unknown node '%s'\n", node.c_str()), kNotFound;
+  json command;
+  const json body = {{"kind", "self_check"}, {"args", {{"peers", peers}}}};
+  if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(node) + "/commands", body, &command)) return rc;
+  const std::string path = "/v1/nodes/" + http::UrlEncode(node) + "/commands/" + std::to_string(command["id"].get<uint64_t>());
+  const int64_t until = MonotonicMs() + 60000;
+  while (MonotonicMs() < until && (command["state"] == "queued" || command["state"] == "delivered")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (int rc = api.Call("GET", path, nullptr, &command)) return rc;
+  }
+  if (o.json_output) return std::printf("%s\n", command.dump(2).c_str()), command["state"] == "succeeded" ? kOk : kRefused;
+  if (command["state"] == "queued" || command["state"] == "delivered") {
+    std::fprintf(stderr, "bulwarkctl: %s's agent did not answer the self-check within 60 s\n", node.c_str());
+    return kRefused;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : command["result"].value("checks", json::array())) {
+    rows.push_back({Str(c, "name"), c.value("ok", false) ? "pass" : "FAIL", Str(c, "detail")});
+  }
+  std::printf("%s", RenderTable({"CHECK", "RESULT", "DETAIL"}, rows).c_str());
+  std::printf("%s: %s\n", node.c_str(), command["state"] == "succeeded" ? "all checks passed" : "self-check FAILED");
+  return command["state"] == "succeeded" ? kOk : kRefused;
+}
+
 int NodeDetail(Api& api, const Options& o, const std::string& name) {
   json n;
   if (int rc = api.Call("GET", "/v1/nodes/" + http::UrlEncode(name), nullptr, &n)) return rc;
@@ -348,6 +385,7 @@ int Dispatch(Options& o) {
   if (a[0] == "status") return need(1, "status takes no arguments") ?: Status(api, o);
   if (a[0] == "events") return need(1, "events takes flags only") ?: Events(api, o);
   if (a[0] == "jobs") return need(1, "jobs takes no arguments") ?: Jobs(api, o);
+  if (a[0] == "diag") return need(2, "usage: diag NAME") ?: Diag(api, o, a[1]);
   if (a[0] == "incidents") return need(1, "incidents takes no arguments") ?: Incidents(api, o);
   if (a[0] == "nodes") {
     if (int rc = need(1, "nodes takes no arguments")) return rc;

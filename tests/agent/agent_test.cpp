@@ -105,6 +105,40 @@ TEST(SelfCheckTest, PassesHereAndReportsForcedFailures) {
   EXPECT_FALSE(RunSelfChecks(o)["passed"].get<bool>());
 }
 
+// Measured checks record the node's baseline the first time and compare against it after:
+// a node whose memory got far slower than at admission fails, with both numbers.
+TEST(SelfCheckTest, MeasuredChecksCompareAgainstTheAdmissionBaseline) {
+  SelfCheckOptions o;
+  o.work_dir = bulwark::testing::UniqueTempDir();
+  o.baseline_path = o.work_dir + "/baseline.json";
+  o.only = {"memory_bandwidth", "cpu_arithmetic", "loopback_tcp"};
+  auto first = RunSelfChecks(o);
+  ASSERT_TRUE(first["passed"].get<bool>()) << first.dump();
+  for (const auto& c : first["checks"]) {
+    EXPECT_GT(c["value"].get<double>(), 0) << c.dump();
+    EXPECT_NE(c["detail"].get<std::string>().find("(baseline recorded)"), std::string::npos) << c.dump();
+  }
+  std::ifstream in(o.baseline_path);
+  nlohmann::json baseline = nlohmann::json::parse(in);
+  ASSERT_TRUE(baseline.contains("memory_bandwidth"));
+  // Pretend admission measured a thousand times more: today's number is below half of it.
+  baseline["memory_bandwidth"] = baseline["memory_bandwidth"].get<double>() * 1000;
+  std::ofstream(o.baseline_path) << baseline.dump();
+  auto later = RunSelfChecks(o);
+  EXPECT_FALSE(later["passed"].get<bool>());
+  EXPECT_NE(later["summary"].get<std::string>().find("memory_bandwidth"), std::string::npos) << later.dump();
+  for (const auto& c : later["checks"]) {
+    EXPECT_EQ(c["ok"].get<bool>(), c["name"] != "memory_bandwidth") << c.dump();  // the others still pass
+    EXPECT_NE(c["detail"].get<std::string>().find("fails below 50% of it"), std::string::npos) << c.dump();
+  }
+
+  o.only = {"peer_latency"};
+  o.peers = {"127.0.0.1:1"};
+  auto peers = RunSelfChecks(o);
+  EXPECT_FALSE(peers["passed"].get<bool>());
+  EXPECT_NE(peers["summary"].get<std::string>().find("127.0.0.1:1 unreachable"), std::string::npos) << peers.dump();
+}
+
 TEST(RankSupervisorTest, StartsReapsAndStopsRealProcesses) {
   const std::string dir = bulwark::testing::UniqueTempDir();
   RankSupervisor ranks("n1", dir);
