@@ -23,6 +23,7 @@ struct ClusterUpOptions {
   int missed_beats = 3;
   int restart_grace_ms = 15000;
   int local_hang_ms = 60000;  // agents' threshold for a rank stuck inside one collective
+  int hang_ms = 30000;        // the controller's diagnosis threshold for a hang
   int snapshot_k = 2, snapshot_m = 1;  // RS(k,m) of in-memory snapshots (small: few nodes here)
   std::string bin_dir;  // where bulwark-controller and bulwark-agent are
 };

@@ -25,6 +25,7 @@
 #include "controller/ctl_cluster.h"
 #include "controller/ctl_table.h"
 #include "controller/job.h"
+#include "diagnostics/trace.h"
 
 namespace bulwark::ctl {
 namespace {
@@ -47,10 +48,12 @@ Cluster:
   jobs | job ID | job submit FILE.yaml | job cancel ID
   incidents | incident ID         verdicts, the nodes they blame, and how the self-checks settled them
   diag NAME                       run a node's self-checks now (with round trips to the other agents)
+  replay TRACE.jsonl [--hang-ms MS]
+                                  replay a recorded diagnosis trace offline and print its verdicts
   events [--since ID] [--limit N] [--follow]
 
 Local cluster (a controller and agents as processes on this machine):
-  cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS]
+  cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
              [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
   cluster status [--dir DIR]
   cluster down [--dir DIR]
@@ -332,9 +335,39 @@ int NodeDetail(Api& api, const Options& o, const std::string& name) {
   return kOk;
 }
 
+// Replays a recorded diagnosis trace (the controller's diagnosis.record) offline: the
+// verdicts it reached, reproduced without a controller.
+int Replay(const Options& o, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::fprintf(stderr, "bulwarkctl: cannot read %s\n", path.c_str()), kNotFound;
+  diagnostics::EngineOptions engine;
+  try {
+    if (o.flags.count("hang-ms")) engine.hang_ms = std::stoll(o.flags.at("hang-ms"));
+  } catch (const std::exception&) {
+    return Usage("--hang-ms takes a number");
+  }
+  auto verdicts = diagnostics::ReplayTrace(in, engine);
+  if (!verdicts.ok()) return std::fprintf(stderr, "bulwarkctl: %s: %s\n", path.c_str(), verdicts.status().message().c_str()), kRefused;
+  if (o.json_output) {
+    json out = json::array();
+    for (const auto& v : *verdicts) out.push_back(diagnostics::ToJson(v));
+    return std::printf("%s\n", out.dump(2).c_str()), kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : *verdicts) {
+    std::string nodes;
+    for (const auto& n : v.nodes) nodes += (nodes.empty() ? "" : ",") + n;
+    rows.push_back({std::to_string(v.time_ms), diagnostics::VerdictKindName(v.kind), nodes.empty() ? "-" : nodes, v.evidence});
+  }
+  std::printf("%s", RenderTable({"T_MS", "VERDICT", "NODES", "EVIDENCE"}, rows).c_str());
+  if (rows.empty()) std::printf("(no verdicts)\n");
+  return kOk;
+}
+
 int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
+  if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS]") : Replay(o, a[1]);
   if (a[0] == "cluster") {
     if (a.size() != 2) return Usage("cluster needs one of up, status, down");
     if (a[1] == "up") {
@@ -347,15 +380,16 @@ int Dispatch(Options& o) {
         if (o.flags.count("heartbeat-ms")) up.heartbeat_ms = std::stoi(o.flags["heartbeat-ms"]);
         if (o.flags.count("restart-grace-ms")) up.restart_grace_ms = std::stoi(o.flags["restart-grace-ms"]);
         if (o.flags.count("local-hang-ms")) up.local_hang_ms = std::stoi(o.flags["local-hang-ms"]);
+        if (o.flags.count("hang-ms")) up.hang_ms = std::stoi(o.flags["hang-ms"]);
         if (o.flags.count("snapshot-k")) up.snapshot_k = std::stoi(o.flags["snapshot-k"]);
         if (o.flags.count("snapshot-m")) up.snapshot_m = std::stoi(o.flags["snapshot-m"]);
       } catch (const std::exception&) {
         return Usage("--nodes, --spares, --nodes-per-rack, --heartbeat-ms, --local-hang-ms and --snapshot-k/-m take numbers");
       }
       if (up.nodes < 1 || up.nodes > 256 || up.spares < 0 || up.spares > 64 || up.nodes_per_rack < 1 || up.heartbeat_ms < 50 ||
-          up.local_hang_ms < 100 || up.snapshot_k < 1 || up.snapshot_k > 32 || up.snapshot_m < 1 || up.snapshot_m > 32) {
+          up.local_hang_ms < 100 || up.hang_ms < 100 || up.snapshot_k < 1 || up.snapshot_k > 32 || up.snapshot_m < 1 || up.snapshot_m > 32) {
         return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
-                     "--local-hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
+                     "--local-hang-ms and --hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
       }
       char self[4096] = {};
       const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -442,7 +476,7 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
-                                  "local-hang-ms", "snapshot-k", "snapshot-m",
+                                  "local-hang-ms", "hang-ms", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
   for (int i = 1; i < argc; ++i) {

@@ -35,7 +35,7 @@ struct EngineOptions {
   int64_t crash_quiet_ms = 10000;
   LatenessOptions lateness;
   double min_slowdown_percent = 10;
-  double imbalance_min_wait_fraction = 0.15;
+  double imbalance_min_wait_fraction = 0.2;
   size_t pending_seqs = 256;        // sequence numbers awaiting their other ranks, per communicator
   int64_t forget_after_ms = 600000; // a communicator silent this long belongs to a past job
 };

@@ -40,7 +40,13 @@ Latest FindLatest(const CollectiveTiming& t) {
 }  // namespace
 
 void LatenessDetector::Add(CollectiveTiming timing) {
-  if (!window_.empty() && window_.back().in_call_us.size() != timing.in_call_us.size()) window_.clear();
+  if (timing.in_call_us.size() != ranks_) {
+    window_.clear();
+    ranks_ = timing.in_call_us.size();
+  }
+  const Latest l = FindLatest(timing);
+  if (l.rank < 0 || l.others_compute_us <= 0) return;
+  if (l.wait_us < options_.min_wait_fraction * l.others_compute_us || l.wait_us < options_.min_wait_us) return;
   window_.push_back(std::move(timing));
   while (window_.size() > options_.window) window_.pop_front();
 }
@@ -52,8 +58,6 @@ LatenessAssessment LatenessDetector::Assess() const {
   std::vector<double> wait_fractions;
   for (const auto& t : window_) {
     const Latest l = FindLatest(t);
-    if (l.rank < 0 || l.others_compute_us <= 0) continue;
-    if (l.wait_us < options_.min_wait_fraction * l.others_compute_us) continue;  // nobody really waited
     latest_in[l.rank].push_back(&t);
     wait_fractions.push_back(l.wait_us / l.others_compute_us);
     ++a.significant;

@@ -29,10 +29,14 @@ struct CollectiveTiming {
 };
 
 struct LatenessOptions {
-  size_t window = 20;             // collectives looked at
+  size_t window = 20;             // significant collectives looked at (the newest)
   size_t min_collectives = 10;    // fewer: no verdict yet
   double min_share = 0.8;         // a straggler is latest in at least this share of them
-  double min_wait_fraction = 0.05;  // others' wait over their compute, below which a collective says nothing
+  // A collective is significant when the others waited at least this share of their compute
+  // and at least min_wait_us: back-to-back calls with microseconds of compute between them
+  // wait by scheduling noise alone.
+  double min_wait_fraction = 0.05;
+  double min_wait_us = 1000;
 };
 
 enum class LatenessKind { kNone, kStraggler, kImbalance };
@@ -52,13 +56,14 @@ class LatenessDetector {
  public:
   explicit LatenessDetector(LatenessOptions options = {}) : options_(options) {}
   // Timings of a collective; a rank count different from the previous ones starts over
-  // (the communicator was rebuilt).
+  // (the communicator was rebuilt). Collectives where nobody waited meaningfully are not kept.
   void Add(CollectiveTiming timing);
   LatenessAssessment Assess() const;
 
  private:
   LatenessOptions options_;
-  std::deque<CollectiveTiming> window_;
+  size_t ranks_ = 0;
+  std::deque<CollectiveTiming> window_;  // significant collectives only
 };
 
 }  // namespace bulwark::diagnostics

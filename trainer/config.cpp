@@ -15,6 +15,7 @@ constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 FaultKind ParseFaultKind(const std::string& name) {
   if (name == "crash") return FaultKind::kCrash;
   if (name == "hang") return FaultKind::kHang;
+  if (name == "jitter") return FaultKind::kJitter;
   return FaultKind::kSlow;
 }
 
@@ -73,13 +74,13 @@ TrainConfig Read(StrictMap& top) {
   }
   for (StrictMap& f : top.MapList("faults")) {
     FaultPoint p;
-    p.kind = ParseFaultKind(f.String("kind", "", {"crash", "hang", "slow"}));
-    if (!f.Has("kind")) f.Fail("kind", "is required (crash, hang or slow)");
+    p.kind = ParseFaultKind(f.String("kind", "", {"crash", "hang", "slow", "jitter"}));
+    if (!f.Has("kind")) f.Fail("kind", "is required (crash, hang, slow or jitter)");
     p.step = f.RequiredInt("step", 1, std::numeric_limits<int64_t>::max());
     p.rank = static_cast<int>(f.RequiredInt("rank", 0, kIntMax));
-    if (p.kind == FaultKind::kSlow) {
+    if (p.kind == FaultKind::kSlow || p.kind == FaultKind::kJitter) {
       p.percent = f.Double("percent", 0, 0, 100000);
-      if (!f.Has("percent")) f.Fail("percent", "is required for a slow fault");
+      if (!f.Has("percent")) f.Fail("percent", "is required for a slow or jitter fault");
     }
     f.Finish();
     c.faults.push_back(p);
@@ -95,6 +96,7 @@ const char* FaultKindName(FaultKind kind) {
     case FaultKind::kCrash: return "crash";
     case FaultKind::kHang: return "hang";
     case FaultKind::kSlow: return "slow";
+    case FaultKind::kJitter: return "jitter";
   }
   return "?";
 }
@@ -137,8 +139,8 @@ Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec) {
     std::string kind;
     std::getline(fields, kind, ':');
     kind.erase(0, kind.find_first_not_of(" \t"));
-    if (kind != "crash" && kind != "hang" && kind != "slow") {
-      return Status::Error("BULWARK_FAULTS: '" + item + "': kind must be crash, hang or slow");
+    if (kind != "crash" && kind != "hang" && kind != "slow" && kind != "jitter") {
+      return Status::Error("BULWARK_FAULTS: '" + item + "': kind must be crash, hang, slow or jitter");
     }
     FaultPoint p;
     p.kind = ParseFaultKind(kind);
@@ -169,8 +171,8 @@ Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec) {
     }
     if (!has_step) return Status::Error("BULWARK_FAULTS: '" + item + "': needs step=N with N >= 1");
     if (!has_rank) return Status::Error("BULWARK_FAULTS: '" + item + "': needs rank=R with R >= 0");
-    if (p.kind == FaultKind::kSlow && !has_percent) {
-      return Status::Error("BULWARK_FAULTS: '" + item + "': a slow fault needs percent=X");
+    if ((p.kind == FaultKind::kSlow || p.kind == FaultKind::kJitter) && !has_percent) {
+      return Status::Error("BULWARK_FAULTS: '" + item + "': a " + kind + " fault needs percent=X");
     }
     out.push_back(p);
   }

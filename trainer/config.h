@@ -33,13 +33,15 @@ struct OptimConfig {
   double weight_decay = 0.1;
 };
 
-enum class FaultKind { kCrash, kHang, kSlow };
+// jitter: like slow, but only on a pseudo-random third of the steps, different per rank —
+// lateness that moves between ranks (data-dependent imbalance), which is not a node fault.
+enum class FaultKind { kCrash, kHang, kSlow, kJitter };
 
 struct FaultPoint {
   FaultKind kind = FaultKind::kCrash;
   int64_t step = 0;  // the step (1-based) at which it fires; slow: from this step on
   int rank = 0;
-  double percent = 0;  // slow only: extra compute as a percentage of the step's compute
+  double percent = 0;  // slow and jitter: extra compute as a percentage of the step's compute
 };
 
 struct TrainConfig {
@@ -60,7 +62,7 @@ Result<TrainConfig> LoadTrainConfigFile(const std::string& path);
 Result<TrainConfig> ParseTrainConfig(const std::string& yaml_text, const std::string& source);
 
 // Fault points from the environment, e.g.
-//   BULWARK_FAULTS="crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2"
+//   BULWARK_FAULTS="crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2;jitter:step=1:rank=3:percent=40"
 Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec);
 
 const char* FaultKindName(FaultKind kind);

@@ -53,6 +53,13 @@ double FaultInjector::AfterCompute(int64_t step, double compute_ms) const {
   double percent = 0;
   for (const auto& p : points_)
     if (p.kind == FaultKind::kSlow && step >= p.step) percent += p.percent;
+  for (const auto& p : points_) {
+    // A third of the steps, picked by a hash of (step, rank): each rank late on different steps.
+    const uint64_t h = (static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(rank_) * 0xC2B2AE3D27D4EB4FULL);
+    if (p.kind == FaultKind::kJitter && step >= p.step && ((h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL >> 60) % 3 == 0) {
+      percent += p.percent;
+    }
+  }
   if (percent <= 0) return 0;
   // Real arithmetic, not sleep: the rank must look like slow compute, busy on its core.
   using Clock = std::chrono::steady_clock;
@@ -63,7 +70,7 @@ double FaultInjector::AfterCompute(int64_t step, double compute_ms) const {
     for (int i = 0; i < 1000; ++i) sink = sink * 1.0000001 + 1e-9;
   }
   const double extra = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  Announce("slow", rank_, step, compute_ms, extra);
+  Announce("slow", rank_, step, compute_ms, extra);  // jitter fires as a slow step
   return extra;
 }
 
