@@ -143,10 +143,9 @@ void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool
     if (!ok) {
       incident["state"] = "confirmed";
       Note(incident, now_wall_ms, "node " + node + " isolated: the self-check confirms the verdict");
-    } else if (pending.empty()) {
-      const bool any_failed = incident["self_check_results"].dump().find("failed") != std::string::npos;
-      incident["state"] = any_failed ? "confirmed" : "unconfirmed";
-      if (!any_failed) Note(incident, now_wall_ms, "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
+    } else if (pending.empty() && incident["state"] == "suspect") {  // still suspect: nothing failed
+      incident["state"] = "unconfirmed";
+      Note(incident, now_wall_ms, "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
     }
     StoreIncident(incident, "incident.updated", now_wall_ms);
     if (incident["state"] != "suspect" && pending.empty()) {

@@ -235,6 +235,18 @@ int Incidents(Api& api, const Options& o) {
   return kOk;
 }
 
+// Polls a command until its agent answered it, for at most 60 s.
+int WaitForCommand(Api& api, const std::string& node, json* command) {
+  const std::string path =
+      "/v1/nodes/" + http::UrlEncode(node) + "/commands/" + std::to_string((*command)["id"].get<uint64_t>());
+  const int64_t until = MonotonicMs() + 60000;
+  while (MonotonicMs() < until && ((*command)["state"] == "queued" || (*command)["state"] == "delivered")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (int rc = api.Call("GET", path, nullptr, command)) return rc;
+  }
+  return kOk;
+}
+
 int RunCommand(Api& api, const Options& o, const std::string& node, const std::string& kind) {
   json body = {{"kind", kind}};
   if (o.flags.count("args")) {
@@ -246,11 +258,7 @@ int RunCommand(Api& api, const Options& o, const std::string& node, const std::s
   if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(node) + "/commands", body, &command)) return rc;
   const uint64_t id = command["id"];
   if (o.switches.count("wait")) {
-    const int64_t until = MonotonicMs() + 60000;
-    while (MonotonicMs() < until && (command["state"] == "queued" || command["state"] == "delivered")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (int rc = api.Call("GET", "/v1/nodes/" + http::UrlEncode(node) + "/commands/" + std::to_string(id), nullptr, &command)) return rc;
-    }
+    if (int rc = WaitForCommand(api, node, &command)) return rc;
   }
   if (o.json_output) {
     std::printf("%s\n", command.dump(2).c_str());
@@ -277,12 +285,7 @@ int Diag(Api& api, const Options& o, const std::string& node) {
   json command;
   const json body = {{"kind", "self_check"}, {"args", {{"peers", peers}}}};
   if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(node) + "/commands", body, &command)) return rc;
-  const std::string path = "/v1/nodes/" + http::UrlEncode(node) + "/commands/" + std::to_string(command["id"].get<uint64_t>());
-  const int64_t until = MonotonicMs() + 60000;
-  while (MonotonicMs() < until && (command["state"] == "queued" || command["state"] == "delivered")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (int rc = api.Call("GET", path, nullptr, &command)) return rc;
-  }
+  if (int rc = WaitForCommand(api, node, &command)) return rc;
   if (o.json_output) return std::printf("%s\n", command.dump(2).c_str()), command["state"] == "succeeded" ? kOk : kRefused;
   if (command["state"] == "queued" || command["state"] == "delivered") {
     std::fprintf(stderr, "bulwarkctl: %s's agent did not answer the self-check within 60 s\n", node.c_str());

@@ -8,9 +8,6 @@
 namespace bulwark::diagnostics {
 namespace {
 
-// a after b, modulo 2^64.
-bool After(uint64_t a, uint64_t b) { return static_cast<int64_t>(a - b) > 0; }
-
 // A stopped (SIGSTOP, a debugger) or uninterruptible (a driver, a dead filesystem) process
 // cannot take part in a collective, whatever its sequence numbers say.
 bool Stuck(const std::string& state) { return state == "T" || state == "t" || state == "D"; }
@@ -78,7 +75,7 @@ void Engine::AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::T
   size_t members = 0;
   for (const auto& [r, v] : comm.ranks) members += !v.gone;
   for (const auto& t : timings) {
-    if (comm.pending.empty() || After(t.seq, comm.newest_seq)) comm.newest_seq = t.seq;
+    if (comm.pending.empty() || SeqAfter(t.seq, comm.newest_seq)) comm.newest_seq = t.seq;
     auto& arrived = comm.pending[t.seq];
     arrived[rank] = t;
     if (members < 2 || arrived.size() < members) continue;

@@ -5,9 +5,6 @@
 namespace bulwark::diagnostics {
 namespace {
 
-// a after b, modulo 2^64.
-bool After(uint64_t a, uint64_t b) { return static_cast<int64_t>(a - b) > 0; }
-
 std::string List(const std::vector<int>& ranks) {
   std::string out;
   for (int r : ranks) out += (out.empty() ? "" : ",") + std::to_string(r);
@@ -21,7 +18,7 @@ HangVerdict AssessHang(const std::vector<RankCallState>& ranks, int64_t threshol
   if (ranks.size() < 2) return v;
   uint64_t newest = ranks.front().begun;
   for (const auto& r : ranks) {
-    if (After(r.begun, newest)) newest = r.begun;
+    if (SeqAfter(r.begun, newest)) newest = r.begun;
   }
   std::vector<int> missing, inside;
   std::vector<std::string> missing_nodes;
@@ -30,7 +27,7 @@ HangVerdict AssessHang(const std::vector<RankCallState>& ranks, int64_t threshol
     if (in_newest) {
       inside.push_back(r.rank);
       v.waited_ms = std::max(v.waited_ms, r.in_call_ms);
-    } else if (After(newest, r.begun)) {
+    } else if (SeqAfter(newest, r.begun)) {
       missing.push_back(r.rank);
       missing_nodes.push_back(r.node);
     }

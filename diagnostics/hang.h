@@ -35,7 +35,10 @@ struct HangVerdict {
   std::string evidence;         // one line an operator can check
 };
 
-// Sequence numbers are compared modulo 2^64 (a counter may wrap).
+// Whether sequence number a comes after b, modulo 2^64 (a counter may wrap).
+inline bool SeqAfter(uint64_t a, uint64_t b) { return static_cast<int64_t>(a - b) > 0; }
+
+// Sequence numbers are compared with SeqAfter.
 HangVerdict AssessHang(const std::vector<RankCallState>& ranks, int64_t threshold_ms);
 
 }  // namespace bulwark::diagnostics
