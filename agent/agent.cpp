@@ -9,6 +9,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/http_client.h"
+#include "snapshot/data_plane.h"
 
 namespace bulwark::agent {
 namespace {
@@ -75,6 +76,7 @@ Status Agent::StartSnapshots() {
   auto service = SnapshotService::Start(o, [this](const std::string& line) { Log(node_.name, line); });
   if (!service.ok()) return service.status();
   snapshots_ = std::move(service).value();
+  node_.data_address = snapshots_->data_address();  // registered: peers probe links to it
   return Status::Ok();
 }
 
@@ -285,6 +287,23 @@ json Agent::Execute(const json& command, bool* ok) {
       json result = RunSelfChecks(options);
       *ok = result["passed"].get<bool>();
       return result;
+    }
+    if (kind == "probe_links") {
+      // Diagnosis' probe matrix: this node's row, measured to every peer's data plane.
+      json links = json::array();
+      *ok = true;
+      for (const auto& peer : args.at("peers")) {
+        const std::string to = peer.at("node").get<std::string>();
+        auto m = snapshot::ProbeLink(peer.at("address").get<std::string>(), args.value("pings", 20),
+                                     args.value("bulk_bytes", size_t{16} << 20), args.value("timeout_ms", 10000));
+        if (m.ok()) {
+          links.push_back({{"to", to}, {"latency_us", m->latency_us}, {"mbps", m->mbps}});
+        } else {
+          *ok = false;
+          links.push_back({{"to", to}, {"error", m.status().message()}});
+        }
+      }
+      return {{"node", node_.name}, {"links", links}};
     }
     if (kind == "start_ranks") {
       auto started = ranks_.Start(args.at("command").get<std::vector<std::string>>(), args.value("ranks", 1),

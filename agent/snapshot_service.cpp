@@ -100,19 +100,37 @@ std::string SnapshotService::data_address() const {
 
 void SnapshotService::Run(const std::atomic<bool>* stop) {
   std::thread follower([this, stop] { FollowRecoveryPoints(stop); });
+  int64_t listed_ms = 0;
   while (!stop->load()) {
-    ScanRanks();
+    const int64_t now = MonotonicMs();
+    const bool list = now - listed_ms >= options_.scan_ms;
+    if (list) listed_ms = now;
+    ScanRanks(list);
     ReportToController(false);
     ProtectReady();
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_ms));
+    // Commits are watched closely only while this node has ranks; an idle agent must stay
+    // off the CPUs its training processes need.
+    std::this_thread::sleep_for(std::chrono::milliseconds(HasRanks() ? options_.poll_ms : options_.scan_ms));
   }
   follower.join();
 }
 
-void SnapshotService::ScanRanks() {
-  std::map<std::string, std::set<int>> found;
-  for (const auto& [job, rank] : FindRanks(options_.prefix)) found[job].insert(rank);
+bool SnapshotService::HasRanks() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  return !jobs_.empty();
+}
+
+void SnapshotService::ScanRanks(bool list) {
+  std::map<std::string, std::set<int>> found;
+  if (list) {
+    for (const auto& [job, rank] : FindRanks(options_.prefix)) found[job].insert(rank);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!list) {
+    for (const auto& [job, state] : jobs_) {
+      for (const auto& [rank, slots] : state.ranks) found[job].insert(rank);
+    }
+  }
   for (auto& [job, ranks] : found) {
     JobState& state = jobs_[job];
     for (int rank : ranks) {

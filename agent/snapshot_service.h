@@ -42,7 +42,8 @@ struct SnapshotOptions {
   uint16_t listen_port = 0;
   uint64_t budget_bytes = 0;  // parity held for peers; 0: no cap
   size_t chunk_bytes = 4 << 20;
-  int64_t poll_ms = 2;
+  int64_t poll_ms = 2;    // how often known ranks' commits are looked at
+  int64_t scan_ms = 100;  // how often shared memory is listed for new or removed ranks
   int64_t timeout_ms = 60000;
 };
 
@@ -75,7 +76,10 @@ class SnapshotService {
   };
 
   explicit SnapshotService(SnapshotOptions options, std::function<void(const std::string&)> log);
-  void ScanRanks();
+  // Lists shared memory for ranks that appeared or went (`list`), then reads every known
+  // rank's slots. Listing is a readdir of /dev/shm, too costly for every poll.
+  void ScanRanks(bool list);
+  bool HasRanks() const;
   void ReportToController(bool force);
   void ProtectReady();
   Status Protect(const std::string& job, JobState& state, uint64_t step);

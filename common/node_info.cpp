@@ -46,6 +46,7 @@ NodeInfo ParseNodeInfo(const nlohmann::json& body) {
   info.memory_bytes = in.Int("memory_bytes", 0, 0, INT64_MAX);
   info.agent_url = in.String("agent_url", "");
   info.shm_prefix = in.String("shm_prefix", "");
+  info.data_address = in.String("data_address", "");
   info.agent_version = in.String("agent_version", "");
   const std::string role = in.String("role", "worker");
   if (role != "worker" && role != "spare") in.Fail("role", "must be 'worker' or 'spare', got '" + role + "'");
@@ -71,6 +72,7 @@ nlohmann::json ToJson(const NodeInfo& info) {
           {"memory_bytes", info.memory_bytes},
           {"agent_url", info.agent_url},
           {"shm_prefix", info.shm_prefix},
+          {"data_address", info.data_address},
           {"agent_version", info.agent_version},
           {"role", info.role}};
 }

@@ -30,6 +30,7 @@ struct NodeInfo {
   int64_t memory_bytes = 0;
   std::string agent_url;   // where the agent serves /healthz, /metrics (and, later, fragments)
   std::string shm_prefix;  // the agent's shared-memory namespace
+  std::string data_address;  // host:port of the agent's data plane (fragments, link probes)
   std::string agent_version;
   std::string role = "worker";  // "worker" or "spare": what the agent asks to be at first registration
 };

@@ -7,7 +7,7 @@
 namespace bulwark::controller {
 namespace {
 
-const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status"};
+const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status", "probe_links"};
 
 std::string JobId(uint64_t number) {
   char id[32];
@@ -35,6 +35,18 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
   } else if (kind == "self_check") {
     in.StringList("checks");
     in.StringList("peers");
+  } else if (kind == "probe_links") {
+    const auto peers = in.Raw("peers");
+    if (!peers.is_array() || peers.empty()) in.Fail("peers", "is required: [{node, address}, ...]");
+    for (size_t i = 0; i < peers.size(); ++i) {
+      StrictJson peer(peers[i], "args.peers[" + std::to_string(i) + "]");
+      if (peer.String("node", "").empty()) peer.Fail("node", "is required");
+      if (peer.String("address", "").empty()) peer.Fail("address", "is required: the peer's data-plane host:port");
+      peer.Finish();
+    }
+    in.Int("pings", 20, 1, 1000);
+    in.Int("bulk_bytes", 16 << 20, 0, int64_t{1} << 30);
+    in.Int("timeout_ms", 10000, 100, 600000);
   }
   in.Finish();
 }
@@ -293,6 +305,7 @@ void Cluster::CommandResult(const std::string& node, uint64_t id, const nlohmann
           std::string(ok ? "self-check passed: " : "self-check failed: ") + detail, true, now_wall_ms);
     SelfCheckConcluded(node, id, ok, detail, now_wall_ms);
   }
+  if (command->kind == "probe_links") ProbesConcluded(node, result, now_wall_ms);
 }
 
 nlohmann::json Cluster::GetCommand(const std::string& node, uint64_t id) const {

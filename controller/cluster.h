@@ -156,6 +156,10 @@ class Cluster {
   // --- incidents (cluster_incidents.cpp) ---
   void OpenIncident(const diagnostics::Verdict& verdict, int64_t now_wall_ms);
   // A self-check result on a node some open incidents wait for.
+  // Slow communication: asks every node of the job to measure its links to the others.
+  void RequestProbeMatrix(nlohmann::json& incident, int64_t now_wall_ms);
+  // One node's row of the probe matrix arrived; with every row in, classifies the links.
+  void ProbesConcluded(const std::string& node, const nlohmann::json& result, int64_t now_wall_ms);
   void SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
                           int64_t now_wall_ms);
   void StoreIncident(const nlohmann::json& incident, const std::string& event_kind, int64_t now_wall_ms);

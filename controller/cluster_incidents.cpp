@@ -10,6 +10,7 @@
 
 #include "common/strict_json.h"
 #include "controller/cluster.h"
+#include "diagnostics/link_matrix.h"
 
 namespace bulwark::controller {
 namespace {
@@ -83,6 +84,12 @@ void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
   std::snprintf(confidence, sizeof(confidence), "%.2f", v.confidence);
   Note(incident, now_wall_ms, std::string("verdict ") + diagnostics::VerdictKindName(v.kind) + " (confidence " +
                                   confidence + "): " + v.evidence);
+  if (v.kind == diagnostics::VerdictKind::kSlowCommunication) {
+    RequestProbeMatrix(incident, now_wall_ms);
+    StoreIncident(incident, "incident.opened", now_wall_ms);
+    if (incident["state"] == "probing") open_incidents_.insert(id);
+    return;
+  }
   if (!v.blames_node()) {
     incident["state"] = "noted";
     Note(incident, now_wall_ms, v.kind == diagnostics::VerdictKind::kImbalance
@@ -119,6 +126,94 @@ void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
   if (incident["pending"].empty()) incident["state"] = "confirmed";
   else open_incidents_.insert(id);
   StoreIncident(incident, "incident.updated", now_wall_ms);
+}
+
+void Cluster::RequestProbeMatrix(json& incident, int64_t now_wall_ms) {
+  std::vector<std::pair<std::string, std::string>> reachable;  // node, data-plane address
+  for (const auto& name : incident["detail"].value("job_nodes", std::vector<std::string>{})) {
+    auto it = nodes_.find(name);
+    const std::string address = it == nodes_.end() ? "" : it->second.record.info.data_address;
+    if (it == nodes_.end() || address.empty() || it->second.record.state.health == Health::kLost) {
+      Note(incident, now_wall_ms, "node " + name + " cannot be probed (unknown, lost, or no data plane)");
+      continue;
+    }
+    reachable.emplace_back(name, address);
+  }
+  if (reachable.size() < 2) {
+    incident["state"] = "noted";
+    Note(incident, now_wall_ms, "fewer than 2 nodes to probe: the links cannot be measured");
+    return;
+  }
+  incident["state"] = "probing";
+  incident["probe_nodes"] = json::array();
+  incident["probe_results"] = json::object();
+  for (const auto& [name, address] : reachable) {
+    json peers = json::array();
+    for (const auto& [other, other_address] : reachable) {
+      if (other != name) peers.push_back({{"node", other}, {"address", other_address}});
+    }
+    const Command c = EnqueueCommand(name, {{"kind", "probe_links"}, {"args", {{"peers", peers}}}}, now_wall_ms);
+    incident["probe_nodes"].push_back(name);
+    incident["pending"].push_back(name);
+    Note(incident, now_wall_ms, "link probes requested from " + name + " (command " + std::to_string(c.id) + ")");
+  }
+}
+
+void Cluster::ProbesConcluded(const std::string& node, const json& result, int64_t now_wall_ms) {
+  for (auto it = open_incidents_.begin(); it != open_incidents_.end();) {
+    const auto value = store_->Get(RecordKind::kIncidents, *it);
+    json incident = value ? json::parse(*value) : json();
+    auto& pending = incident["pending"];
+    const auto at = incident["state"] == "probing" ? std::find(pending.begin(), pending.end(), node) : pending.end();
+    if (at == pending.end()) {
+      ++it;
+      continue;
+    }
+    pending.erase(at);
+    incident["probe_results"][node] = result.is_object() ? result.value("links", json::array()) : json::array();
+    Note(incident, now_wall_ms, "link probes from " + node + " arrived");
+    if (pending.empty()) {
+      std::vector<diagnostics::LinkProbe> probes;
+      for (const auto& [from, links] : incident["probe_results"].items()) {
+        for (const auto& l : links) {
+          if (l.contains("error")) continue;
+          probes.push_back({from, l.value("to", std::string()), l.value("latency_us", 0.0), l.value("mbps", 0.0)});
+        }
+      }
+      const auto finding =
+          diagnostics::ClassifyLinks(incident["probe_nodes"].get<std::vector<std::string>>(), probes);
+      incident["finding"] = {{"kind", diagnostics::LinkFindingKindName(finding.kind)},
+                             {"nodes", finding.nodes},
+                             {"links", finding.links},
+                             {"evidence", finding.evidence}};
+      Note(incident, now_wall_ms, std::string("probe matrix: ") + diagnostics::LinkFindingKindName(finding.kind) + ": " +
+                                      finding.evidence);
+      if (finding.kind == diagnostics::LinkFinding::Kind::kSlowNic) {
+        incident["state"] = "confirmed";
+        incident["nodes"] = finding.nodes;
+        incident["blames_node"] = true;
+        for (const auto& name : finding.nodes) {
+          auto n = nodes_.find(name);
+          if (n == nodes_.end()) continue;
+          Apply(n->second, NodeInput::kIsolate, "incident " + incident["id"].get<std::string>() + ": slow NIC — " + finding.evidence,
+                true, now_wall_ms);
+          Note(incident, now_wall_ms, "node " + name + " isolated: every one of its links is slow");
+        }
+      } else if (finding.kind == diagnostics::LinkFinding::Kind::kSlowLink) {
+        incident["state"] = "noted";  // a link is the fabric's to mend: no node is fenced
+        Note(incident, now_wall_ms, "slow link named; no node fenced");
+      } else {
+        incident["state"] = "unconfirmed";
+        Note(incident, now_wall_ms, "the probes found no slow link between the job's nodes");
+      }
+    }
+    StoreIncident(incident, "incident.updated", now_wall_ms);
+    if (pending.empty()) {
+      it = open_incidents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,

@@ -44,6 +44,7 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.crash_settle_ms = diagnosis.Int("crash_settle_ms", c.crash_settle_ms, 0, 60000);
     c.straggler_min_slowdown_percent =
         diagnosis.Double("straggler_min_slowdown_percent", c.straggler_min_slowdown_percent, 1, 1000);
+    c.imbalance_min_lost_percent = diagnosis.Double("imbalance_min_lost_percent", c.imbalance_min_lost_percent, 0, 100);
     c.diagnosis_trace = diagnosis.String("record", "");
     diagnosis.Finish();
     root.Finish();

@@ -29,6 +29,7 @@ struct ControllerConfig {
   int64_t hang_ms = 30000;
   int64_t crash_settle_ms = 500;
   double straggler_min_slowdown_percent = 10;
+  double imbalance_min_lost_percent = 10;
   std::string diagnosis_trace;  // record every diagnosis input here ("" = off)
 };
 

@@ -48,7 +48,7 @@ Cluster:
   jobs | job ID | job submit FILE.yaml | job cancel ID
   incidents | incident ID         verdicts, the nodes they blame, and how the self-checks settled them
   diag NAME                       run a node's self-checks now (with round trips to the other agents)
-  replay TRACE.jsonl [--hang-ms MS]
+  replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]
                                   replay a recorded diagnosis trace offline and print its verdicts
   events [--since ID] [--limit N] [--follow]
 
@@ -346,8 +346,10 @@ int Replay(const Options& o, const std::string& path) {
   diagnostics::EngineOptions engine;
   try {
     if (o.flags.count("hang-ms")) engine.hang_ms = std::stoll(o.flags.at("hang-ms"));
+    if (o.flags.count("min-slowdown-percent")) engine.min_slowdown_percent = std::stod(o.flags.at("min-slowdown-percent"));
+    if (o.flags.count("min-lost-percent")) engine.imbalance_min_lost_fraction = std::stod(o.flags.at("min-lost-percent")) / 100;
   } catch (const std::exception&) {
-    return Usage("--hang-ms takes a number");
+    return Usage("--hang-ms, --min-slowdown-percent and --min-lost-percent take numbers");
   }
   auto verdicts = diagnostics::ReplayTrace(in, engine);
   if (!verdicts.ok()) return std::fprintf(stderr, "bulwarkctl: %s: %s\n", path.c_str(), verdicts.status().message().c_str()), kRefused;
@@ -370,7 +372,7 @@ int Replay(const Options& o, const std::string& path) {
 int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
-  if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS]") : Replay(o, a[1]);
+  if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]") : Replay(o, a[1]);
   if (a[0] == "cluster") {
     if (a.size() != 2) return Usage("cluster needs one of up, status, down");
     if (a[1] == "up") {
@@ -479,7 +481,7 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
-                                  "local-hang-ms", "hang-ms", "snapshot-k", "snapshot-m",
+                                  "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
   for (int i = 1; i < argc; ++i) {

@@ -97,6 +97,7 @@ int Run(int argc, char** argv) {
   cluster_options.diagnosis.hang_ms = config->hang_ms;
   cluster_options.diagnosis.crash_settle_ms = config->crash_settle_ms;
   cluster_options.diagnosis.min_slowdown_percent = config->straggler_min_slowdown_percent;
+  cluster_options.diagnosis.imbalance_min_lost_fraction = config->imbalance_min_lost_percent / 100;
   cluster_options.diagnosis_trace = config->diagnosis_trace;
   Cluster cluster(store->get(), cluster_options, NewToken().substr(0, 16));
   if (Status traced = cluster.StartDiagnosisTrace(); !traced.ok()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "diagnostics/hang.h"
 
@@ -28,6 +29,7 @@ const char* VerdictKindName(VerdictKind kind) {
     case VerdictKind::kCommunicationHang: return "communication_hang";
     case VerdictKind::kStraggler: return "straggler";
     case VerdictKind::kImbalance: return "imbalance";
+    case VerdictKind::kSlowCommunication: return "slow_communication";
   }
   return "unknown";
 }
@@ -41,8 +43,11 @@ nlohmann::json ToJson(const Verdict& v) {
 void Engine::Reset(Comm& comm) {
   comm.pending.clear();
   comm.lateness = LatenessDetector(options_.lateness);
+  comm.transfer = TransferTracker(options_.transfer);
+  comm.slow_reported = false;
   comm.fresh_timings = false;
   comm.hang_reported = false;
+  comm.hang_verdict_ms.reset();
   comm.imbalance_reported = false;
 }
 
@@ -94,6 +99,7 @@ void Engine::AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::T
     }
     comm.pending.erase(t.seq);
     if (!complete) continue;
+    comm.transfer.Add(timing);
     comm.lateness.Add(std::move(timing));
     comm.fresh_timings = true;
   }
@@ -109,11 +115,15 @@ void Engine::AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::T
 
 void Engine::RankGone(const std::string& node, int64_t rank, int64_t pid, const std::string& why, int64_t event_ms,
                       int64_t now_ms) {
+  bool hung = false;
   for (auto& [id, comm] : comms_) {
     auto it = comm.ranks.find(rank);
-    if (it != comm.ranks.end() && it->second.node == node && (pid == 0 || it->second.pid == pid)) it->second.gone = true;
+    if (it == comm.ranks.end() || it->second.node != node || (pid != 0 && it->second.pid != pid)) continue;
+    it->second.gone = true;
+    hung = hung || comm.hang_reported ||
+           (comm.hang_verdict_ms && now_ms - *comm.hang_verdict_ms < options_.crash_quiet_ms);
   }
-  if (now_ms < quiet_until_ms_) return;  // the echo of a verdict already given: the job tearing down
+  if (now_ms < quiet_until_ms_ || hung) return;  // the echo of a verdict already given: the job tearing down
   for (const auto& g : gone_pending_) {
     if (g.node == node && g.rank == rank && g.pid == pid) return;  // its exit and its ring, both told
   }
@@ -188,6 +198,7 @@ void Engine::AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::
   if (comm.hang_reported && comm.hang_seq == h.seq) return;
   comm.hang_reported = true;
   comm.hang_seq = h.seq;
+  comm.hang_verdict_ms = now_ms;
 
   Verdict v;
   v.time_ms = now_ms;
@@ -239,8 +250,8 @@ void Engine::AssessLateness(const std::string& id, Comm& comm, int64_t now_ms, s
   Verdict v;
   v.time_ms = now_ms;
   v.comm = id;
-  v.detail = {{"significant", a.significant}, {"share", a.share}, {"median_wait_fraction", a.median_wait_fraction},
-              {"seqs", a.evidence_seqs}};
+  v.detail = {{"collectives", a.collectives}, {"significant", a.significant}, {"share", a.share},
+              {"lost_fraction", a.lost_fraction}, {"seqs", a.evidence_seqs}};
   if (a.kind == LatenessKind::kStraggler && a.slowdown_percent >= options_.min_slowdown_percent &&
       static_cast<size_t>(a.rank) < world.size()) {
     const int64_t rank = world[static_cast<size_t>(a.rank)];
@@ -255,13 +266,32 @@ void Engine::AssessLateness(const std::string& id, Comm& comm, int64_t now_ms, s
     v.evidence = "world rank " + std::to_string(rank) + " on " + view.node + text + ": " + a.evidence;
     v.detail["slowdown_percent"] = a.slowdown_percent;
     out->push_back(std::move(v));
-  } else if (a.kind == LatenessKind::kImbalance && a.median_wait_fraction >= options_.imbalance_min_wait_fraction &&
+  } else if (a.kind == LatenessKind::kImbalance && a.lost_fraction >= options_.imbalance_min_lost_fraction &&
              !comm.imbalance_reported) {
     comm.imbalance_reported = true;
     v.kind = VerdictKind::kImbalance;
     v.confidence = 1.0 - a.share;
     v.evidence = a.evidence;
     out->push_back(std::move(v));
+  } else if (a.kind != LatenessKind::kStraggler && !comm.slow_reported) {
+    const TransferAssessment t = comm.transfer.Assess();
+    if (!t.slow) return;
+    comm.slow_reported = true;
+    std::set<std::string> nodes;
+    for (const auto& [r, view] : comm.ranks) nodes.insert(view.node);
+    Verdict s;
+    s.kind = VerdictKind::kSlowCommunication;
+    s.time_ms = now_ms;
+    s.comm = id;
+    s.confidence = 0.5;  // the probe matrix says where, or that it was not the network
+    char text[200];
+    std::snprintf(text, sizeof(text),
+                  "every collective slower with no rank late: the last arrival spends %.0f us inside (median), "
+                  "against %.0f us normally (%.1fx)",
+                  t.now_us, t.normal_us, t.now_us / t.normal_us);
+    s.evidence = text;
+    s.detail = {{"normal_us", t.normal_us}, {"now_us", t.now_us}, {"job_nodes", nodes}};
+    out->push_back(std::move(s));
   }
 }
 

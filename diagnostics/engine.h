@@ -8,23 +8,30 @@
 //
 // - Crash: the first rank gone is the culprit; ranks that go within `crash_settle_ms` after
 //   it are gathered (the launcher tearing the job down) and the earliest by the agents' own
-//   event times wins; ranks gone within `crash_quiet_ms` after a verdict are its echo.
+//   event times wins; ranks gone within `crash_quiet_ms` after a verdict are its echo, and
+//   so are the ranks of a communicator that hangs (or hung that recently) going away: a
+//   hung job being torn down.
 // - Hang: per communicator, hang.h on each rank's state extrapolated to now; a stopped (T)
 //   or uninterruptible (D) rank inside an otherwise communication hang is the culprit.
 // - Lateness: per communicator, the timings of each sequence number are gathered from every
 //   member and fed to lateness.h; a straggler needs `min_slowdown_percent`, imbalance needs
-//   the others to have waited `imbalance_min_wait_fraction` of their compute (less is noise).
+//   the others to have lost `imbalance_min_lost_fraction` of their compute time waiting
+//   (less costs the job little and is reported as nothing).
+// - Slow communication: per communicator, transfer.h; a verdict that blames no node and
+//   names the job's nodes, for the controller to probe the links between them.
 // A rank whose process id changes restarted: its communicator's history starts over.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/telemetry.h"
 #include "diagnostics/lateness.h"
+#include "diagnostics/transfer.h"
 #include "diagnostics/verdict.h"
 
 namespace bulwark::diagnostics {
@@ -34,8 +41,9 @@ struct EngineOptions {
   int64_t crash_settle_ms = 500;
   int64_t crash_quiet_ms = 10000;
   LatenessOptions lateness;
+  TransferOptions transfer;
   double min_slowdown_percent = 10;
-  double imbalance_min_wait_fraction = 0.2;
+  double imbalance_min_lost_fraction = 0.1;
   size_t pending_seqs = 256;        // sequence numbers awaiting their other ranks, per communicator
   int64_t forget_after_ms = 600000; // a communicator silent this long belongs to a past job
 };
@@ -69,9 +77,12 @@ class Engine {
     std::map<uint64_t, std::map<int64_t, CommStats::Timing>> pending;  // seq -> world rank -> timing
     uint64_t newest_seq = 0;
     LatenessDetector lateness;
+    TransferTracker transfer;
+    bool slow_reported = false;
     bool fresh_timings = false;
     bool hang_reported = false;
     uint64_t hang_seq = 0;
+    std::optional<int64_t> hang_verdict_ms;  // the latest hang verdict, for its echo
     bool imbalance_reported = false;
   };
   struct Gone {

@@ -18,6 +18,7 @@ enum class VerdictKind {
   kCommunicationHang,  // every rank inside the same collective, none leaving, none stopped
   kStraggler,          // one rank persistently late: its compute is slow
   kImbalance,          // lateness that moves between ranks: reported, never a node fault
+  kSlowCommunication,  // every collective slower with no rank late: the network, to be probed
 };
 
 const char* VerdictKindName(VerdictKind kind);
@@ -32,8 +33,8 @@ struct Verdict {
   std::string evidence;             // one line an operator can check
   nlohmann::json detail = nlohmann::json::object();  // the numbers behind it
 
-  // Whether the verdict blames a node (and so may fence it): imbalance and a communication
-  // hang without a stopped rank do not.
+  // Whether the verdict blames a node (and so may fence it): imbalance, slow communication
+  // and a communication hang without a stopped rank do not.
   bool blames_node() const { return !nodes.empty() && kind != VerdictKind::kImbalance; }
 };
 

@@ -3,6 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -125,6 +127,9 @@ struct DataPlaneServer::Impl {
       }
       case wire::kFetch:
         return Fetch(socket, f.meta);
+      case wire::kProbe:
+        counters.probe_bytes += f.payload.size();
+        return !f.meta.value("reply", false) || wire::WriteFrame(socket, wire::kResult, {{"ok", true}}).ok();
       default:
         ++counters.bad_frames;
         wire::WriteFrame(socket, wire::kResult, {{"ok", false}, {"message", "unknown frame type " + std::to_string(f.type)}});
@@ -266,6 +271,43 @@ Result<FetchedFragment> FetchFragment(const std::string& address, const ChunkKey
   auto payload = assembler.Finish();
   if (!payload.ok()) return Status::Error("from " + address + ": " + payload.status().message());
   return FetchedFragment{header.value(), std::move(payload).value()};
+}
+
+Result<LinkMeasurement> ProbeLink(const std::string& address, int pings, size_t bulk_bytes, int timeout_ms) {
+  boost::asio::io_context io;
+  wire::Socket socket(io);
+  if (Status s = wire::Connect(socket, address, timeout_ms); !s.ok()) return s;
+  const auto round_trip = [&](const uint8_t* payload, size_t bytes) -> Status {
+    if (Status s = wire::WriteFrame(socket, wire::kProbe, {{"reply", true}}, payload, bytes); !s.ok()) return s;
+    auto answer = wire::ReadFrame(socket);
+    if (!answer.ok()) return answer.status();
+    if (answer->type != wire::kResult || !answer->meta.value("ok", false)) return Status::Error("probe not acknowledged");
+    return Status::Ok();
+  };
+  LinkMeasurement m;
+  std::vector<double> rtts;
+  for (int i = 0; i < pings; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    if (Status s = round_trip(nullptr, 0); !s.ok()) return Status::Error(address + ": " + s.message());
+    rtts.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  if (!rtts.empty()) {
+    std::nth_element(rtts.begin(), rtts.begin() + static_cast<std::ptrdiff_t>(rtts.size() / 2), rtts.end());
+    m.latency_us = rtts[rtts.size() / 2];
+  }
+  constexpr size_t kFrame = 1 << 20;
+  const std::vector<uint8_t> chunk(std::min(bulk_bytes, kFrame), 0x5a);
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t sent = 0; sent < bulk_bytes;) {
+    const size_t n = std::min(chunk.size(), bulk_bytes - sent);
+    sent += n;
+    Status s = sent < bulk_bytes ? wire::WriteFrame(socket, wire::kProbe, json::object(), chunk.data(), n)
+                                 : round_trip(chunk.data(), n);  // the last one is acknowledged
+    if (!s.ok()) return Status::Error(address + ": " + s.message());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (bulk_bytes > 0 && seconds > 0) m.mbps = static_cast<double>(bulk_bytes) / seconds / 1e6;
+  return m;
 }
 
 }  // namespace bulwark::snapshot

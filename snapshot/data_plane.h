@@ -32,7 +32,7 @@ namespace bulwark::snapshot {
 using LocalBlockSource = std::function<Status(const ChunkKey& key, const std::function<Status(const FragmentHeader&, const NodeShard&)>& send)>;
 
 struct DataPlaneCounters {
-  std::atomic<uint64_t> bytes_received{0}, bytes_sent{0}, connections{0}, bad_frames{0}, fetches_served{0};
+  std::atomic<uint64_t> bytes_received{0}, bytes_sent{0}, connections{0}, bad_frames{0}, fetches_served{0}, probe_bytes{0};
 };
 
 class DataPlaneServer {
@@ -63,5 +63,14 @@ struct FetchedFragment {
 };
 // Fetches fragment `key` from `address`, checked against its header's length and CRC.
 Result<FetchedFragment> FetchFragment(const std::string& address, const ChunkKey& key, int timeout_ms);
+
+// What one agent measures towards another's data plane (diagnosis' probe matrix): the
+// median round trip of `pings` empty frames, then `bulk_bytes` streamed in 1 MiB frames
+// until the last is acknowledged. One connection.
+struct LinkMeasurement {
+  double latency_us = 0;
+  double mbps = 0;  // megabytes (10^6) per second
+};
+Result<LinkMeasurement> ProbeLink(const std::string& address, int pings, size_t bulk_bytes, int timeout_ms);
 
 }  // namespace bulwark::snapshot

@@ -25,6 +25,7 @@ enum FrameType : uint32_t {
   kFetch = 4,            // meta: {job, step, group, index}; answered by kFragment then kData frames
   kFragment = 5,         // meta: {ok, message}; payload: the fragment's serialized header
   kData = 6,             // meta: {offset}; payload: fragment bytes
+  kProbe = 7,            // link probe (diagnosis): payload discarded; meta {reply: true} is answered by kResult
 };
 
 constexpr size_t kMaxMetaBytes = 64 << 10;

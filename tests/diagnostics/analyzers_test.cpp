@@ -85,10 +85,34 @@ TEST(LatenessTest, APersistentStragglerIsNamedWithItsSlowdown) {
 
 TEST(LatenessTest, LatenessThatMovesBetweenRanksIsImbalanceNotAFault) {
   LatenessDetector d;
-  for (auto& t : Trace(8, 20, -1, 0.3, 2, /*moving=*/true)) d.Add(t);
+  for (auto& t : Trace(8, 60, -1, 0.3, 2, /*moving=*/true)) d.Add(t);
   const LatenessAssessment a = d.Assess();
   EXPECT_EQ(a.kind, LatenessKind::kImbalance) << a.evidence;
   EXPECT_EQ(a.rank, -1);
+  EXPECT_NEAR(a.lost_fraction, 0.3, 0.03) << "each step the others wait the late rank's extra 30%";
+}
+
+TEST(LatenessTest, ABurstOfMovingLatenessInALongCleanRunIsNothing) {
+  LatenessDetector d;
+  for (auto& t : Trace(4, 80, -1, 0, 8)) d.Add(t);
+  for (auto& t : Trace(4, 10, -1, 0.5, 9, /*moving=*/true)) d.Add(t);  // a second of scheduling noise
+  for (auto& t : Trace(4, 10, -1, 0, 10)) d.Add(t);
+  const LatenessAssessment a = d.Assess();
+  // The imbalance window's ranks lost under 10% of their compute (the engine's threshold).
+  EXPECT_LT(a.lost_fraction, 0.1) << a.evidence;
+}
+
+TEST(LatenessTest, BackToBackCallsSayNothingAboutCompute) {
+  LatenessDetector d;
+  for (auto& t : Trace(4, 30, -1, 0, 7)) {
+    d.Add(t);
+    // A norm gathered right after: 50 us of compute, and rank 2 descheduled for 3 ms.
+    CollectiveTiming next{t.seq * 1000, {3500, 3500, 500, 3500}, {50, 50, 50, 50}};
+    d.Add(next);
+  }
+  const LatenessAssessment a = d.Assess();
+  EXPECT_EQ(a.kind, LatenessKind::kNone) << a.evidence;
+  EXPECT_EQ(a.collectives, 20u) << "only the compute-bearing collectives fill the window";
 }
 
 TEST(LatenessTest, NoiseAloneAndShortWindowsSayNothing) {

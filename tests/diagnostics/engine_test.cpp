@@ -127,6 +127,30 @@ TEST(EngineTest, ARankThatNeverEntersIsNamedOnceAfterTheThreshold) {
   EXPECT_EQ(again[0].ranks, std::vector<int64_t>{2});
 }
 
+TEST(EngineTest, AHungJobTornDownIsTheHangsEchoNotACrash) {
+  EngineOptions o;
+  o.hang_ms = 5000;
+  Engine engine(o);
+  engine.Telemetry("node-01", Batch(0, "c", 11, 10, 6e6), 0);
+  engine.Telemetry("node-02", Batch(1, "c", 10, 10, 0, {}, "T"), 0);
+  ASSERT_EQ(Kinds(engine.Tick(100)), std::vector<std::string>{"hang"});
+  // The operator resumes the stopped rank (the hang resolves), then kills the job.
+  for (int r = 0; r < 2; ++r) engine.Telemetry(Node(r), Batch(r, "c", 12, 12, 0), 2000);
+  EXPECT_TRUE(engine.Tick(2000).empty());
+  engine.RankGone("node-01", 0, 1000, "exited by signal 9", 2100, 2100);
+  engine.RankGone("node-02", 1, 1001, "exited by signal 9", 2100, 2100);
+  EXPECT_TRUE(engine.Tick(3000).empty());
+  // The same job's ranks going long after a hang that resolved are a crash again.
+  Engine later(o);
+  later.Telemetry("node-01", Batch(0, "c", 11, 10, 6e6), 0);
+  later.Telemetry("node-02", Batch(1, "c", 10, 10, 0, {}, "T"), 0);
+  ASSERT_EQ(Kinds(later.Tick(100)), std::vector<std::string>{"hang"});
+  for (int r = 0; r < 2; ++r) later.Telemetry(Node(r), Batch(r, "c", 12, 12, 0), 2000);
+  later.Tick(2000);
+  later.RankGone("node-02", 1, 1001, "exited by signal 9", 20000, 20000);
+  EXPECT_EQ(Kinds(later.Tick(21000)), std::vector<std::string>{"crash"});
+}
+
 TEST(EngineTest, AStoppedRankInsideTheCallIsTheCulpritNotTheNetwork) {
   EngineOptions o;
   o.hang_ms = 5000;
@@ -179,7 +203,7 @@ TEST(EngineTest, APersistentStragglerIsNamedWithItsSlowdownOnce) {
 TEST(EngineTest, LatenessThatMovesIsImbalanceAndNoiseIsNothing) {
   Engine moving;
   int64_t now = 0;
-  auto verdicts = FeedCollectives(moving, "c", 4, 1, 40, [](int r, int i) { return r == i % 4 ? 30.0 : 0.0; }, &now);
+  auto verdicts = FeedCollectives(moving, "c", 4, 1, 80, [](int r, int i) { return r == i % 4 ? 30.0 : 0.0; }, &now);
   ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"imbalance"});
   EXPECT_FALSE(verdicts[0].blames_node());
 
@@ -256,6 +280,46 @@ TEST(EngineTest, ARecordedTraceReplaysToTheSameVerdicts) {
   std::istringstream unknown("{\"t\":1,\"in\":\"reboot\"}\n");
   EXPECT_EQ(ReplayTrace(unknown, o).status().message(),
             "trace line 1: in: must be one of {telemetry, rank_gone, node_lost, tick}, got 'reboot'");
+}
+
+}  // namespace
+}  // namespace bulwark::diagnostics
+
+namespace bulwark::diagnostics {
+namespace {
+
+// Three ranks with equal compute; every collective's transfer (the last arrival's time
+// inside) is `transfer_us` for the first 60 and `slow_us` after.
+std::vector<Verdict> FeedTransfers(Engine& engine, int collectives, double transfer_us, double slow_us) {
+  std::vector<Verdict> out;
+  for (int i = 0; i < collectives; i += 5) {
+    for (int r = 0; r < 3; ++r) {
+      std::vector<CommStats::Timing> t;
+      for (int k = i; k < i + 5; ++k) {
+        const double transfer = k < 60 ? transfer_us : slow_us;
+        t.push_back({static_cast<uint64_t>(k + 1), transfer + 10.0 * r, 20000});
+      }
+      engine.Telemetry(Node(r), Batch(r, "c", static_cast<uint64_t>(i + 5), static_cast<uint64_t>(i + 5), 0, t), i * 25);
+    }
+    auto v = engine.Tick(i * 25);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+TEST(EngineTest, EveryoneSlowerTogetherIsSlowCommunicationNamingTheJobsNodes) {
+  Engine engine;
+  const auto verdicts = FeedTransfers(engine, 160, 300, 3000);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"slow_communication"});
+  EXPECT_FALSE(verdicts[0].blames_node());
+  EXPECT_EQ(verdicts[0].detail["job_nodes"], nlohmann::json({"node-01", "node-02", "node-03"}));
+  EXPECT_NEAR(verdicts[0].detail["normal_us"].get<double>(), 300, 1);
+  EXPECT_NEAR(verdicts[0].detail["now_us"].get<double>(), 3000, 1);
+
+  Engine steady;  // the same network all along, and a slowdown too small to matter
+  EXPECT_TRUE(FeedTransfers(steady, 160, 300, 300).empty());
+  Engine small;
+  EXPECT_TRUE(FeedTransfers(small, 160, 20, 200).empty()) << "10x of microseconds is scheduling, not the network";
 }
 
 }  // namespace

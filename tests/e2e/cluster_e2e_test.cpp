@@ -166,6 +166,29 @@ TEST_F(ClusterE2E, AgentRunsAndStopsRanksAndReportsTheirExit) {
   EXPECT_EQ(exits, 2);
 }
 
+// Diagnosis' probe matrix, one row: an agent measures round trip and bandwidth to another
+// agent's data plane (registered with the node), over real TCP; an address that does not
+// answer fails the command and says which.
+TEST_F(ClusterE2E, AnAgentProbesItsLinksToPeersDataPlanes) {
+  const json nodes = Get("/v1/nodes");
+  std::string address;
+  for (const auto& n : nodes["nodes"]) {
+    if (n["name"] == "node-02") address = n.value("data_address", std::string());
+  }
+  ASSERT_FALSE(address.empty()) << nodes.dump();
+  const json args = {{"peers", {{{"node", "node-02"}, {"address", address}}}}, {"pings", 10}, {"bulk_bytes", 4 << 20}};
+  CtlRun probe = Ctl(dir_, "--json command node-01 probe_links --args '" + args.dump() + "' --wait");
+  ASSERT_EQ(probe.code, 0) << probe.out;
+  const json link = json::parse(probe.out)["result"]["links"][0];
+  EXPECT_EQ(link["to"], "node-02");
+  EXPECT_GT(link["latency_us"].get<double>(), 0);
+  EXPECT_GT(link["mbps"].get<double>(), 0);
+  const json dead = {{"peers", {{{"node", "node-09"}, {"address", "127.0.0.1:1"}}}}, {"timeout_ms", 1000}};
+  CtlRun failed = Ctl(dir_, "--json command node-01 probe_links --args '" + dead.dump() + "' --wait");
+  EXPECT_NE(failed.code, 0);
+  EXPECT_NE(failed.out.find("127.0.0.1:1"), std::string::npos) << failed.out;
+}
+
 // A hooked MPI program started by the agent: the agent gives it its socket, drains its ring,
 // and ships the statistics; the controller's node view and bulwarkctl node show them.
 TEST_F(ClusterE2E, HookedRanksFeedTheAgentWhoseStatisticsReachTheController) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,6 +42,7 @@ struct Row {
   std::string fault;
   bool detected = false;
   int64_t latency_ms = -1;
+  double latency_steps = -1;  // for stragglers: the latency in training steps
   std::string verdict, nodes;
   int node_faults = 0;  // verdicts that blame a node
   int verdicts = 0;
@@ -68,12 +70,13 @@ class FaultMatrix : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     std::system((std::string(BULWARK_CTL) + " --dir " + *dir_ + " cluster down >/dev/null 2>&1").c_str());
-    std::printf("\nfault matrix (hang threshold %d ms):\n%-34s %-9s %-11s %-20s %-8s %s\n", kHangMs, "FAULT", "DETECTED",
+    std::printf("\nfault matrix (hang threshold %d ms):\n%-34s %-9s %-21s %-20s %-8s %s\n", kHangMs, "FAULT", "DETECTED",
                 "LATENCY", "VERDICT", "NODES", "NODE FAULTS / VERDICTS");
     for (const auto& r : *rows_) {
-      std::printf("%-34s %-9s %-11s %-20s %-8s %d / %d\n", r.fault.c_str(), r.detected ? "yes" : "no",
-                  r.latency_ms < 0 ? "-" : (std::to_string(r.latency_ms) + " ms").c_str(), r.verdict.c_str(),
-                  r.nodes.c_str(), r.node_faults, r.verdicts);
+      std::string latency = r.latency_ms < 0 ? "-" : std::to_string(r.latency_ms) + " ms";
+      if (r.latency_steps >= 0) latency += " (" + std::to_string(static_cast<int>(r.latency_steps + 0.5)) + " steps)";
+      std::printf("%-34s %-9s %-21s %-20s %-8s %d / %d\n", r.fault.c_str(), r.detected ? "yes" : "no", latency.c_str(),
+                  r.verdict.c_str(), r.nodes.c_str(), r.node_faults, r.verdicts);
     }
   }
 
@@ -100,7 +103,9 @@ class FaultMatrix : public ::testing::Test {
   }
 
   std::unique_ptr<testing::ProcessJob> Train(int steps, const std::string& faults) {
-    std::vector<std::string> argv = {BULWARK_MPIRUN};
+    // Unbound ranks: pinned to one core each, whatever else runs on a core (agents, the
+    // controller, this test) slows only that core's rank, for seconds at a time.
+    std::vector<std::string> argv = {BULWARK_MPIRUN, "--bind-to", "none"};
     for (int i = 0; i < 2; ++i) {
       if (i > 0) argv.push_back(":");
       for (const std::string& a :
@@ -157,6 +162,19 @@ class FaultMatrix : public ::testing::Test {
       if (env.find(needle + "\n") != std::string::npos) return static_cast<pid_t>(std::stoi(name));
     }
     return -1;
+  }
+
+  // The median step time the job's leader printed.
+  static double MedianStepMs(const std::string& out) {
+    std::vector<double> ms;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      const json j = json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("step_ms")) ms.push_back(j["step_ms"].get<double>());
+    }
+    if (ms.empty()) return 0;
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
   }
 
   // Lets self-checks settle the previous case's suspects before the next case starts.
@@ -242,14 +260,20 @@ TEST_F(FaultMatrix, ComputeStragglers) {
     }));
     EXPECT_EQ(job->Wait(), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the last telemetry
-    const Row row = Summarise("straggler +" + std::to_string(percent) + "% (rank 1)", before, fault_ms);
+    Row row = Summarise("straggler +" + std::to_string(percent) + "% (rank 1)", before, fault_ms);
+    if (row.detected && MedianStepMs(job->out()) > 0) {
+      row.latency_steps = static_cast<double>(row.latency_ms) / MedianStepMs(job->out());
+      rows_->back().latency_steps = row.latency_steps;
+    }
     if (percent == 50) {
       EXPECT_TRUE(row.detected);
       EXPECT_EQ(row.verdict, "straggler");
       EXPECT_EQ(row.nodes, "node-02");
+      EXPECT_LE(row.latency_steps, 20) << "goal: a straggler named within 20 steps";
     }
-    // +20% sits near this machine's noise floor (all nodes share 2 cores); measured, not
-    // asserted. Whatever is named must be right.
+    // +20% sits inside this machine's noise floor (all nodes share 2 cores: windows of a
+    // clean run reach +23%, so the local cluster asks for 25%); measured, not asserted.
+    // Whatever is named must be right.
     if (row.detected) {
       EXPECT_EQ(row.nodes, "node-02");
     }
@@ -260,11 +284,14 @@ TEST_F(FaultMatrix, ComputeStragglers) {
 
 TEST_F(FaultMatrix, ImbalanceIsNotANodeFault) {
   const size_t before = Incidents().size();
-  auto job = Train(200, "jitter:step=1:rank=0:percent=40;jitter:step=1:rank=1:percent=40");
+  // Each rank 100% slower in its own hashed third of the steps: in 4/9 of the steps exactly
+  // one rank is late, and the other loses about 44% of the job's compute time waiting.
+  auto job = Train(200, "jitter:step=1:rank=0:percent=100;jitter:step=1:rank=1:percent=100");
   EXPECT_EQ(job->Wait(), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const Row row = Summarise("imbalance (jitter 40%, both ranks)", before, WallMs());
+  const Row row = Summarise("imbalance (jitter 100%, both ranks)", before, WallMs());
   EXPECT_EQ(row.node_faults, 0) << "imbalance must never blame a node";
+  EXPECT_EQ(row.verdict, "imbalance") << "reported as what it is";
 }
 
 TEST_F(FaultMatrix, CleanRunsReachNoVerdict) {
