@@ -162,7 +162,11 @@ void Cluster::RequestProbeMatrix(json& incident, int64_t now_wall_ms) {
 void Cluster::ProbesConcluded(const std::string& node, const json& result, int64_t now_wall_ms) {
   for (auto it = open_incidents_.begin(); it != open_incidents_.end();) {
     const auto value = store_->Get(RecordKind::kIncidents, *it);
-    json incident = value ? json::parse(*value) : json();
+    if (!value) {
+      it = open_incidents_.erase(it);
+      continue;
+    }
+    json incident = json::parse(*value);
     auto& pending = incident["pending"];
     const auto at = incident["state"] == "probing" ? std::find(pending.begin(), pending.end(), node) : pending.end();
     if (at == pending.end()) {
