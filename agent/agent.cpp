@@ -31,6 +31,16 @@ std::string SnapshotPrefix(const NodeInfo& node) {
   return node.shm_prefix.empty() || node.shm_prefix[0] != '/' ? node.shm_prefix : node.shm_prefix.substr(1);
 }
 
+// `name` in the agent's own directory if it is there, else "": the build and the install
+// put bulwark-mpirun and bulwark-mpi-check beside bulwark-agent.
+std::string Sibling(const std::string& name) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const auto path = self.parent_path() / name;
+  return std::filesystem::exists(path, ec) ? path.string() : "";
+}
+
 json ParseOrEmpty(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   return j.is_discarded() ? json::object() : j;
@@ -87,6 +97,9 @@ SelfCheckOptions Agent::SelfCheckDefaults() const {
   options.forced_fail = config_.self_check_fail;
   options.baseline_path = config_.work_dir + "/self-check-baseline.json";
   options.min_fraction_of_baseline = config_.self_check_min_fraction;
+  options.mpi_launcher = config_.self_check_mpi_launcher.empty() ? Sibling("bulwark-mpirun") : config_.self_check_mpi_launcher;
+  options.mpi_program = config_.self_check_mpi_program.empty() ? Sibling("bulwark-mpi-check") : config_.self_check_mpi_program;
+  options.mpi_timeout_ms = config_.self_check_mpi_timeout_ms;
   return options;
 }
 
@@ -284,6 +297,7 @@ json Agent::Execute(const json& command, bool* ok) {
       SelfCheckOptions options = SelfCheckDefaults();
       options.only = args.value("checks", std::vector<std::string>{});
       options.peers = args.value("peers", std::vector<std::string>{});
+      options.mpi_hosts = args.value("mpi_hosts", std::vector<std::string>{});
       json result = RunSelfChecks(options);
       *ok = result["passed"].get<bool>();
       return result;

@@ -101,6 +101,11 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     auto self_check = root.Map("self_check");
     c.self_check_fail = self_check.StringList("fail");
     c.self_check_min_fraction = self_check.Double("min_fraction_of_baseline", c.self_check_min_fraction, 0.01, 1);
+    auto mpi = self_check.Map("mpi");
+    c.self_check_mpi_launcher = mpi.String("launcher", "");
+    c.self_check_mpi_program = mpi.String("program", "");
+    c.self_check_mpi_timeout_ms = mpi.Int("timeout_ms", c.self_check_mpi_timeout_ms, 1000, 600000);
+    mpi.Finish();
     self_check.Finish();
     c.node = ParseNode(root.Map("node"));
     root.Finish();

@@ -41,6 +41,11 @@ struct AgentConfig {
   std::string procfs_root = "/proc";
   std::vector<std::string> self_check_fail;  // fault injection: checks forced to fail
   double self_check_min_fraction = 0.5;      // a measured rate below this share of its baseline fails
+  // The MPI self-check's launcher and program; "": bulwark-mpirun and bulwark-mpi-check
+  // beside the agent's binary, if there (else the check is skipped).
+  std::string self_check_mpi_launcher;
+  std::string self_check_mpi_program;
+  int64_t self_check_mpi_timeout_ms = 30000;
   std::string hooks_socket = "/run/bulwark/agent.sock";  // '@name': abstract namespace
   int64_t local_hang_ms = 60000;
   // The snapshot store's data plane and limits (see the README's config reference).

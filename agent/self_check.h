@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,17 @@ struct SelfCheckOptions {
   std::string baseline_path;             // measured checks' first values ("" = no baseline)
   double min_fraction_of_baseline = 0.5;  // a measured rate below this share of its baseline fails
   std::vector<std::string> peers;        // "host:port" of peer agents for peer_latency
+  // mpi_pingpong_allreduce: the launcher (scripts/mpirun's flags) and bulwark-mpi-check;
+  // either empty: the check is skipped. No hosts: two ranks on this node.
+  std::string mpi_launcher;
+  std::string mpi_program;
+  std::vector<std::string> mpi_program_args;  // fault injection in tests (--corrupt-rank)
+  std::vector<std::string> mpi_hosts;
+  int64_t mpi_timeout_ms = 30000;
 };
 
 // {"passed": bool, "summary": "...", "checks": [{"name", "ok", "detail", "value"?, "unit"?,
-//  "baseline"?}]}
+//  "baseline"?, "skipped"?}]}. A skipped check (nothing to run it with here) counts as passed.
 nlohmann::json RunSelfChecks(const SelfCheckOptions& options);
 
 // The names RunSelfChecks knows.

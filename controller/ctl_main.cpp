@@ -47,7 +47,8 @@ Cluster:
                                   run self_check, report_status, start_ranks or stop_ranks on a node's agent
   jobs | job ID | job submit FILE.yaml | job cancel ID
   incidents | incident ID         verdicts, the nodes they blame, and how the self-checks settled them
-  diag NAME                       run a node's self-checks now (with round trips to the other agents)
+  diag NAME [--mpi-with N1,N2]    run a node's self-checks now (with round trips to the other agents);
+                                  the MPI check spans NAME and the named nodes (default: 2 ranks on NAME)
   replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]
                                   replay a recorded diagnosis trace offline and print its verdicts
   events [--since ID] [--limit N] [--follow]
@@ -270,20 +271,31 @@ int RunCommand(Api& api, const Options& o, const std::string& node, const std::s
 }
 
 // Self-checks on one node, with round trips to every other online agent; a table of results.
+// --mpi-with names nodes the MPI check spans with this one, by their hostnames.
 int Diag(Api& api, const Options& o, const std::string& node) {
   json nodes;
   if (int rc = api.Call("GET", "/v1/nodes", nullptr, &nodes)) return rc;
+  std::map<std::string, std::string> hostnames;
   json peers = json::array();
-  bool known = false;
   for (const auto& n : nodes["nodes"]) {
-    known = known || Str(n, "name") == node;
+    hostnames[Str(n, "name")] = Str(n, "hostname");
     const std::string url = n.value("agent_url", std::string());
     if (Str(n, "name") == node || !n.value("online", false) || url.rfind("http://", 0) != 0) continue;
     peers.push_back(url.substr(7));
   }
-  if (!known) return std::fprintf(stderr, "bulwarkctl: unknown node '%s'\n", node.c_str()), kNotFound;
+  if (!hostnames.count(node)) return std::fprintf(stderr, "bulwarkctl: unknown node '%s'\n", node.c_str()), kNotFound;
+  json args = {{"peers", peers}};
+  if (o.flags.count("mpi-with")) {
+    json mpi_hosts = json::array({hostnames[node]});
+    std::stringstream list(o.flags.at("mpi-with"));
+    for (std::string other; std::getline(list, other, ',');) {
+      if (!hostnames.count(other)) return std::fprintf(stderr, "bulwarkctl: unknown node '%s' in --mpi-with\n", other.c_str()), kNotFound;
+      mpi_hosts.push_back(hostnames[other]);
+    }
+    args["mpi_hosts"] = mpi_hosts;
+  }
   json command;
-  const json body = {{"kind", "self_check"}, {"args", {{"peers", peers}}}};
+  const json body = {{"kind", "self_check"}, {"args", args}};
   if (int rc = api.Call("POST", "/v1/nodes/" + http::UrlEncode(node) + "/commands", body, &command)) return rc;
   if (int rc = WaitForCommand(api, node, &command)) return rc;
   if (o.json_output) return std::printf("%s\n", command.dump(2).c_str()), command["state"] == "succeeded" ? kOk : kRefused;
@@ -293,7 +305,8 @@ int Diag(Api& api, const Options& o, const std::string& node) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : command["result"].value("checks", json::array())) {
-    rows.push_back({Str(c, "name"), c.value("ok", false) ? "pass" : "FAIL", Str(c, "detail")});
+    rows.push_back({Str(c, "name"), c.value("skipped", false) ? "skipped" : c.value("ok", false) ? "pass" : "FAIL",
+                    Str(c, "detail")});
   }
   std::printf("%s", RenderTable({"CHECK", "RESULT", "DETAIL"}, rows).c_str());
   std::printf("%s: %s\n", node.c_str(), command["state"] == "succeeded" ? "all checks passed" : "self-check FAILED");
@@ -482,7 +495,7 @@ int main(int argc, char** argv) {
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
-                                  "reason", "as", "args", "since", "limit"};
+                                  "reason", "as", "args", "since", "limit", "mpi-with"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

@@ -10,6 +10,7 @@
 #include "agent/agent_config.h"
 #include "agent/discovery.h"
 #include "agent/rank_supervisor.h"
+#include "agent/run_capturing.h"
 #include "agent/self_check.h"
 #include "common/clock.h"
 #include "tests/support/temp_dir.h"
@@ -137,6 +138,79 @@ TEST(SelfCheckTest, MeasuredChecksCompareAgainstTheAdmissionBaseline) {
   auto peers = RunSelfChecks(o);
   EXPECT_FALSE(peers["passed"].get<bool>());
   EXPECT_NE(peers["summary"].get<std::string>().find("127.0.0.1:1 unreachable"), std::string::npos) << peers.dump();
+}
+
+// A real two-rank MPI job through the launcher: numbers, a baseline, and a failure when one
+// rank contributes a wrong value to the allreduce.
+TEST(SelfCheckTest, TheMpiCheckRunsARealJobAndCatchesWrongSums) {
+  SelfCheckOptions o;
+  o.work_dir = bulwark::testing::UniqueTempDir();
+  o.baseline_path = o.work_dir + "/baseline.json";
+  o.only = {"mpi_pingpong_allreduce"};
+  auto skipped = RunSelfChecks(o);
+  EXPECT_TRUE(skipped["passed"].get<bool>()) << skipped.dump();
+  EXPECT_TRUE(skipped["checks"][0].value("skipped", false)) << skipped.dump();
+  EXPECT_EQ(skipped["summary"], "0 checks passed, 1 skipped");
+
+  o.mpi_launcher = BULWARK_MPIRUN;
+  o.mpi_program = BULWARK_MPI_CHECK;
+  auto good = RunSelfChecks(o);
+  ASSERT_TRUE(good["passed"].get<bool>()) << good.dump();
+  const auto& check = good["checks"][0];
+  EXPECT_GT(check["value"].get<double>(), 0) << check.dump();
+  EXPECT_EQ(check["unit"], "MB/s");
+  EXPECT_NE(check["detail"].get<std::string>().find("2 ranks"), std::string::npos) << check.dump();
+  EXPECT_NE(check["detail"].get<std::string>().find("sums correct"), std::string::npos) << check.dump();
+  EXPECT_NE(check["detail"].get<std::string>().find("(baseline recorded)"), std::string::npos) << check.dump();
+
+  o.mpi_program_args = {"--corrupt-rank", "1"};
+  auto corrupt = RunSelfChecks(o);
+  EXPECT_FALSE(corrupt["passed"].get<bool>());
+  EXPECT_NE(corrupt["summary"].get<std::string>().find("WRONG sums"), std::string::npos) << corrupt.dump();
+
+  // Chosen hosts (all this machine here): one rank each, and no baseline for other links.
+  o.mpi_program_args.clear();
+  o.mpi_hosts = {"localhost", "localhost", "localhost"};
+  auto three = RunSelfChecks(o);
+  ASSERT_TRUE(three["passed"].get<bool>()) << three.dump();
+  EXPECT_NE(three["checks"][0]["detail"].get<std::string>().find("3 ranks"), std::string::npos) << three.dump();
+  EXPECT_FALSE(three["checks"][0].contains("baseline")) << three.dump();
+
+  o.mpi_hosts.clear();
+  o.mpi_launcher = "/nonexistent/mpirun";
+  auto missing = RunSelfChecks(o);
+  EXPECT_FALSE(missing["passed"].get<bool>());
+  EXPECT_NE(missing["summary"].get<std::string>().find("/nonexistent/mpirun is not an executable file"),
+            std::string::npos)
+      << missing.dump();
+}
+
+TEST(RunCapturingTest, CapturesOutputAndExitCode) {
+  auto run = RunCapturing({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, 10000);
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  EXPECT_FALSE(run->timed_out);
+  EXPECT_EQ(run->exit_code, 3);
+  EXPECT_NE(run->output.find("out"), std::string::npos);
+  EXPECT_NE(run->output.find("err"), std::string::npos);
+  EXPECT_FALSE(RunCapturing({"/no/such/program"}, 1000).ok());
+}
+
+// Past the deadline the whole group goes, including what the program started.
+TEST(RunCapturingTest, KillsTheWholeGroupAtTheDeadline) {
+  auto run = RunCapturing({"/bin/sh", "-c", "sleep 60 & echo $!; wait"}, 500);
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  EXPECT_TRUE(run->timed_out);
+  const pid_t sleeper = std::atoi(run->output.c_str());
+  ASSERT_GT(sleeper, 0) << run->output;
+  // Orphaned by the kill, the sleeper is reaped by init: gone, or a zombie for a moment.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
+    std::string pid, comm, state;
+    gone = !(stat >> pid >> comm >> state) || state == "Z";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "the program's child " << sleeper << " outlived the deadline";
 }
 
 TEST(RankSupervisorTest, StartsReapsAndStopsRealProcesses) {

@@ -189,6 +189,28 @@ TEST_F(ClusterE2E, AnAgentProbesItsLinksToPeersDataPlanes) {
   EXPECT_NE(failed.out.find("127.0.0.1:1"), std::string::npos) << failed.out;
 }
 
+// bulwarkctl diag: every self-check on a real agent, the MPI one spanning the chosen nodes
+// (here all on this machine, found by the hostnames the agents registered).
+TEST_F(ClusterE2E, DiagRunsEverySelfCheckWithAnMpiJobAcrossChosenNodes) {
+  CtlRun diag = Ctl(dir_, "diag node-01 --mpi-with node-02,node-03");
+  ASSERT_EQ(diag.code, 0) << diag.out;
+  EXPECT_NE(diag.out.find("all checks passed"), std::string::npos) << diag.out;
+  const size_t row = diag.out.find("mpi_pingpong_allreduce");
+  ASSERT_NE(row, std::string::npos) << diag.out;
+  const std::string line = diag.out.substr(row, diag.out.find('\n', row) - row);
+  EXPECT_NE(line.find("pass"), std::string::npos) << line;
+  EXPECT_NE(line.find("3 ranks"), std::string::npos) << line;
+  EXPECT_NE(line.find("sums correct"), std::string::npos) << line;
+
+  CtlRun unknown = Ctl(dir_, "diag node-01 --mpi-with node-02,node-77");
+  EXPECT_EQ(unknown.code, 4) << unknown.out;
+  EXPECT_NE(unknown.out.find("unknown node 'node-77' in --mpi-with"), std::string::npos) << unknown.out;
+  const json one_host = {{"mpi_hosts", {"localhost"}}};
+  CtlRun refused = Ctl(dir_, "command node-01 self_check --args '" + one_host.dump() + "'");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.out.find("mpi_hosts"), std::string::npos) << refused.out;
+}
+
 // A hooked MPI program started by the agent: the agent gives it its socket, drains its ring,
 // and ships the statistics; the controller's node view and bulwarkctl node show them.
 TEST_F(ClusterE2E, HookedRanksFeedTheAgentWhoseStatisticsReachTheController) {
