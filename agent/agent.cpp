@@ -100,6 +100,11 @@ SelfCheckOptions Agent::SelfCheckDefaults() const {
   options.mpi_launcher = config_.self_check_mpi_launcher.empty() ? Sibling("bulwark-mpirun") : config_.self_check_mpi_launcher;
   options.mpi_program = config_.self_check_mpi_program.empty() ? Sibling("bulwark-mpi-check") : config_.self_check_mpi_program;
   options.mpi_timeout_ms = config_.self_check_mpi_timeout_ms;
+  options.gpu_program = config_.self_check_gpu_program.empty() ? Sibling("bulwark-gpu-check") : config_.self_check_gpu_program;
+  options.cuda_library = config_.self_check_cuda_library;
+  options.nccl_library = config_.self_check_nccl_library;
+  options.expected_gpus = node_.gpus;
+  options.gpu_timeout_ms = config_.self_check_gpu_timeout_ms;
   return options;
 }
 

@@ -106,6 +106,12 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     c.self_check_mpi_program = mpi.String("program", "");
     c.self_check_mpi_timeout_ms = mpi.Int("timeout_ms", c.self_check_mpi_timeout_ms, 1000, 600000);
     mpi.Finish();
+    auto gpu = self_check.Map("gpu");
+    c.self_check_gpu_program = gpu.String("program", "");
+    c.self_check_cuda_library = gpu.String("cuda_library", c.self_check_cuda_library);
+    c.self_check_nccl_library = gpu.String("nccl_library", c.self_check_nccl_library);
+    c.self_check_gpu_timeout_ms = gpu.Int("timeout_ms", c.self_check_gpu_timeout_ms, 1000, 600000);
+    gpu.Finish();
     self_check.Finish();
     c.node = ParseNode(root.Map("node"));
     root.Finish();

@@ -46,6 +46,12 @@ struct AgentConfig {
   std::string self_check_mpi_launcher;
   std::string self_check_mpi_program;
   int64_t self_check_mpi_timeout_ms = 30000;
+  // The GPU and NCCL checks: bulwark-gpu-check ("": beside the agent, if built) and the
+  // libraries it loads.
+  std::string self_check_gpu_program;
+  std::string self_check_cuda_library = "libcuda.so.1";
+  std::string self_check_nccl_library = "libnccl.so.2";
+  int64_t self_check_gpu_timeout_ms = 60000;
   std::string hooks_socket = "/run/bulwark/agent.sock";  // '@name': abstract namespace
   int64_t local_hang_ms = 60000;
   // The snapshot store's data plane and limits (see the README's config reference).

@@ -13,6 +13,7 @@
 
 #include "common/strict_json.h"
 #include "agent/run_capturing.h"
+#include "diagnostics/gpu_check.h"
 #include "diagnostics/mpi_check.h"
 #include "diagnostics/node_probes.h"
 
@@ -129,6 +130,35 @@ Outcome MpiPingPongAllreduce(const SelfCheckOptions& o) {
   return {true, std::string(text) + ", sums correct", report->mbps, o.mpi_hosts.empty() ? "MB/s" : ""};
 }
 
+// bulwark-gpu-check in a child process: a driver that hangs costs a timeout, and the agent
+// never holds a CUDA context (or the GPU memory one takes).
+Outcome GpuProgram(const SelfCheckOptions& o, const std::string& which) {
+  if (o.gpu_program.empty()) {
+    Outcome skipped(true, o.expected_gpus > 0 ? "skipped: this build has no GPU checks (built without the CUDA headers), "
+                                                "though the node has " + std::to_string(o.expected_gpus) + " GPUs"
+                                              : "skipped: no GPU checks in this build (no CUDA headers)");
+    skipped.skipped = true;
+    return skipped;
+  }
+  const auto run = RunCapturing({o.gpu_program, which, "--expect-gpus", std::to_string(o.expected_gpus), "--cuda-library",
+                                 o.cuda_library, "--nccl-library", o.nccl_library},
+                                o.gpu_timeout_ms);
+  if (!run.ok()) return {false, "cannot run the GPU check: " + run.status().message()};
+  if (run->timed_out) return {false, "the " + which + " check did not finish in " + std::to_string(o.gpu_timeout_ms) + " ms (a GPU or its driver hangs)"};
+  const auto report = diagnostics::ParseCheckReport(run->output);
+  if (!report.ok()) {
+    return {false, "the " + which + " check " +
+                       (run->signal ? "died on signal " + std::to_string(run->signal) : "exited with " + std::to_string(run->exit_code)) +
+                       ": " + report.status().message()};
+  }
+  Outcome outcome(report->ok, report->detail, report->value, report->unit);
+  outcome.skipped = report->skipped;
+  return outcome;
+}
+
+Outcome GpuMemory(const SelfCheckOptions& o) { return GpuProgram(o, "gpu"); }
+Outcome NcclAllreduce(const SelfCheckOptions& o) { return GpuProgram(o, "nccl"); }
+
 const std::vector<std::pair<std::string, std::function<Outcome(const SelfCheckOptions&)>>>& Checks() {
   static const std::vector<std::pair<std::string, std::function<Outcome(const SelfCheckOptions&)>>> kChecks = {
       {"work_dir_writable", WorkDirWritable},
@@ -140,6 +170,8 @@ const std::vector<std::pair<std::string, std::function<Outcome(const SelfCheckOp
       {"loopback_tcp", LoopbackTcp},
       {"peer_latency", PeerLatency},
       {"mpi_pingpong_allreduce", MpiPingPongAllreduce},
+      {"gpu_memory", GpuMemory},
+      {"nccl_allreduce", NcclAllreduce},
   };
   return kChecks;
 }

@@ -27,6 +27,13 @@ struct SelfCheckOptions {
   std::vector<std::string> mpi_program_args;  // fault injection in tests (--corrupt-rank)
   std::vector<std::string> mpi_hosts;
   int64_t mpi_timeout_ms = 30000;
+  // gpu_memory and nccl_allreduce: bulwark-gpu-check ("": not built here, both skipped), the
+  // libraries it loads, and how many GPUs the node should have (fewer seen fails).
+  std::string gpu_program;
+  std::string cuda_library = "libcuda.so.1";
+  std::string nccl_library = "libnccl.so.2";
+  int expected_gpus = 0;
+  int64_t gpu_timeout_ms = 60000;
 };
 
 // {"passed": bool, "summary": "...", "checks": [{"name", "ok", "detail", "value"?, "unit"?,

@@ -185,6 +185,109 @@ TEST(SelfCheckTest, TheMpiCheckRunsARealJobAndCatchesWrongSums) {
       << missing.dump();
 }
 
+#ifdef BULWARK_GPU_CHECK
+// bulwark-gpu-check against a CUDA driver and an NCCL that run on the CPU with the real
+// headers' ABI: the checks pass on good "GPUs" and fail, saying why, on each fault.
+class GpuSelfCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    o_.work_dir = bulwark::testing::UniqueTempDir();
+    o_.baseline_path = o_.work_dir + "/baseline.json";
+    o_.gpu_program = BULWARK_GPU_CHECK;
+    o_.cuda_library = BULWARK_FAKE_CUDA;
+    o_.nccl_library = BULWARK_FAKE_NCCL;
+    o_.expected_gpus = 2;
+    o_.only = {"gpu_memory", "nccl_allreduce"};
+  }
+  void TearDown() override {
+    for (const char* v : {"FAKE_CUDA_DEVICES", "FAKE_CUDA_INIT_ERROR", "FAKE_CUDA_BAD_DEVICE", "FAKE_CUDA_HANG",
+                          "FAKE_NCCL_WRONG_SUM"}) {
+      ::unsetenv(v);
+    }
+  }
+  nlohmann::json Check(const std::string& name) {
+    o_.only = {name};
+    return RunSelfChecks(o_)["checks"][0];
+  }
+  SelfCheckOptions o_;
+};
+
+TEST_F(GpuSelfCheckTest, HealthyGpusPassWithTheirNumbers) {
+  auto all = RunSelfChecks(o_);
+  ASSERT_TRUE(all["passed"].get<bool>()) << all.dump();
+  const auto& gpu = all["checks"][0];
+  EXPECT_EQ(gpu["name"], "gpu_memory");
+  EXPECT_NE(gpu["detail"].get<std::string>().find("2 GPUs, memory round trips right"), std::string::npos) << gpu.dump();
+  EXPECT_EQ(gpu["unit"], "GB/s");
+  EXPECT_NE(gpu["detail"].get<std::string>().find("(baseline recorded)"), std::string::npos) << gpu.dump();
+  const auto& nccl = all["checks"][1];
+  EXPECT_EQ(nccl["unit"], "GB/s");
+  EXPECT_NE(nccl["detail"].get<std::string>().find("NCCL 2.28.3 over 2 GPUs"), std::string::npos) << nccl.dump();
+  EXPECT_NE(nccl["detail"].get<std::string>().find("sums correct"), std::string::npos) << nccl.dump();
+}
+
+TEST_F(GpuSelfCheckTest, AGpuOffTheBusIsMissingAndFails) {
+  ::setenv("FAKE_CUDA_DEVICES", "1", 1);
+  o_.expected_gpus = 2;
+  const auto gpu = Check("gpu_memory");
+  EXPECT_FALSE(gpu["ok"].get<bool>());
+  EXPECT_NE(gpu["detail"].get<std::string>().find("sees 1 of the 2 GPUs"), std::string::npos) << gpu.dump();
+}
+
+TEST_F(GpuSelfCheckTest, MemoryThatComesBackWrongFailsNamingTheGpu) {
+  ::setenv("FAKE_CUDA_BAD_DEVICE", "1", 1);
+  const auto gpu = Check("gpu_memory");
+  EXPECT_FALSE(gpu["ok"].get<bool>());
+  EXPECT_NE(gpu["detail"].get<std::string>().find("GPU 1 (Fake GPU): memory came back wrong"), std::string::npos)
+      << gpu.dump();
+}
+
+TEST_F(GpuSelfCheckTest, WrongSumsFromNcclFail) {
+  ::setenv("FAKE_NCCL_WRONG_SUM", "1", 1);
+  const auto nccl = Check("nccl_allreduce");
+  EXPECT_FALSE(nccl["ok"].get<bool>());
+  EXPECT_NE(nccl["detail"].get<std::string>().find("WRONG sums"), std::string::npos) << nccl.dump();
+}
+
+TEST_F(GpuSelfCheckTest, ADriverThatFailsOrHangsFails) {
+  ::setenv("FAKE_CUDA_INIT_ERROR", "999", 1);
+  const auto init = Check("gpu_memory");
+  EXPECT_FALSE(init["ok"].get<bool>());
+  EXPECT_NE(init["detail"].get<std::string>().find("does not initialise: CUDA error 999"), std::string::npos)
+      << init.dump();
+  ::unsetenv("FAKE_CUDA_INIT_ERROR");
+  ::setenv("FAKE_CUDA_HANG", "1", 1);
+  o_.gpu_timeout_ms = 1000;
+  const auto hang = Check("gpu_memory");
+  EXPECT_FALSE(hang["ok"].get<bool>());
+  EXPECT_NE(hang["detail"].get<std::string>().find("did not finish in 1000 ms"), std::string::npos) << hang.dump();
+}
+
+// No driver: not a fault where no GPU is expected, a failure where GPUs should be.
+TEST_F(GpuSelfCheckTest, NoDriverIsSkippedOnlyWhereNoGpusAreExpected) {
+  o_.cuda_library = "/nonexistent/libcuda.so.1";
+  o_.expected_gpus = 0;
+  auto none = RunSelfChecks(o_);
+  EXPECT_TRUE(none["passed"].get<bool>()) << none.dump();
+  EXPECT_TRUE(none["checks"][0].value("skipped", false)) << none.dump();
+  o_.expected_gpus = 8;
+  const auto gpu = Check("gpu_memory");
+  EXPECT_FALSE(gpu["ok"].get<bool>());
+  EXPECT_NE(gpu["detail"].get<std::string>().find("should have 8 GPUs but the CUDA driver cannot be loaded"),
+            std::string::npos)
+      << gpu.dump();
+}
+#endif
+
+TEST(SelfCheckTest, WithoutTheGpuProgramTheGpuChecksAreSkipped) {
+  SelfCheckOptions o;
+  o.work_dir = bulwark::testing::UniqueTempDir();
+  o.only = {"gpu_memory", "nccl_allreduce"};
+  auto r = RunSelfChecks(o);
+  EXPECT_TRUE(r["passed"].get<bool>()) << r.dump();
+  for (const auto& c : r["checks"]) EXPECT_TRUE(c.value("skipped", false)) << c.dump();
+}
+
 TEST(RunCapturingTest, CapturesOutputAndExitCode) {
   auto run = RunCapturing({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, 10000);
   ASSERT_TRUE(run.ok()) << run.status().message();

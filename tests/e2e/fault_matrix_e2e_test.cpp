@@ -136,6 +136,11 @@ class FaultMatrix : public ::testing::Test {
     for (size_t i = before; i < all.size(); ++i) {
       const json& inc = all[i];
       ++row.verdicts;
+      // Every verdict of the case with its evidence, so a surprising row can be explained.
+      std::printf("  [%s] %s %s, opened %+lld ms from the fault: %s\n", fault.c_str(), inc.value("id", std::string()).c_str(),
+                  inc.value("verdict", std::string()).c_str(),
+                  static_cast<long long>(inc.value("opened_ms", int64_t{0}) - fault_wall_ms),
+                  inc.value("summary", std::string()).c_str());
       row.node_faults += inc.value("blames_node", false);
       if (!row.detected && inc.value("blames_node", false)) {
         row.detected = true;
