@@ -303,6 +303,7 @@ json Agent::Execute(const json& command, bool* ok) {
       options.only = args.value("checks", std::vector<std::string>{});
       options.peers = args.value("peers", std::vector<std::string>{});
       options.mpi_hosts = args.value("mpi_hosts", std::vector<std::string>{});
+      options.run_mpi = args.value("mpi", false) || !options.mpi_hosts.empty();
       json result = RunSelfChecks(options);
       *ok = result["passed"].get<bool>();
       return result;

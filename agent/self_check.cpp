@@ -30,6 +30,10 @@ struct Outcome {
   bool skipped = false;  // could not run here (nothing to run it with): neither pass nor fail
 };
 
+bool Contains(const std::vector<std::string>& list, const std::string& name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
 Outcome FromProbe(const diagnostics::ProbeResult& p) { return {p.ok, p.detail, p.value, p.unit}; }
 
 Outcome MemoryBandwidth(const SelfCheckOptions&) { return FromProbe(diagnostics::MemoryBandwidth()); }
@@ -96,13 +100,18 @@ Outcome ProcessTable(const SelfCheckOptions& o) {
 // answer (bulwark-mpi-check). Two ranks on this node, or one per host in o.mpi_hosts.
 // Only the local pair has a baseline: a run over chosen hosts measures other links.
 Outcome MpiPingPongAllreduce(const SelfCheckOptions& o) {
+  if (!o.run_mpi && !Contains(o.only, "mpi_pingpong_allreduce")) {
+    Outcome skipped(true, "skipped: runs when asked (bulwarkctl diag, or a self_check command with mpi or mpi_hosts)");
+    skipped.skipped = true;
+    return skipped;
+  }
   if (o.mpi_launcher.empty() || o.mpi_program.empty()) {
     Outcome skipped(true, "skipped: no MPI launcher and program (self_check.mpi, or bulwark-mpirun and "
                           "bulwark-mpi-check beside the agent)");
     skipped.skipped = true;
     return skipped;
   }
-  std::vector<std::string> argv = {o.mpi_launcher};
+  std::vector<std::string> argv = {o.mpi_launcher, "--bind-to", "none"};  // unbound: a busy core slows only its rank
   if (o.mpi_hosts.empty()) {
     argv.insert(argv.end(), {"-np", "2"});
   } else {
@@ -174,10 +183,6 @@ const std::vector<std::pair<std::string, std::function<Outcome(const SelfCheckOp
       {"nccl_allreduce", NcclAllreduce},
   };
   return kChecks;
-}
-
-bool Contains(const std::vector<std::string>& list, const std::string& name) {
-  return std::find(list.begin(), list.end(), name) != list.end();
 }
 
 }  // namespace

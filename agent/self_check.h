@@ -20,8 +20,11 @@ struct SelfCheckOptions {
   std::string baseline_path;             // measured checks' first values ("" = no baseline)
   double min_fraction_of_baseline = 0.5;  // a measured rate below this share of its baseline fails
   std::vector<std::string> peers;        // "host:port" of peer agents for peer_latency
-  // mpi_pingpong_allreduce: the launcher (scripts/mpirun's flags) and bulwark-mpi-check;
-  // either empty: the check is skipped. No hosts: two ranks on this node.
+  // mpi_pingpong_allreduce runs only when asked (run_mpi, or named in `only`): an MPI job's
+  // time depends on everything else on the node's cores, so it is not part of the automatic
+  // checks that decide an eviction. The launcher (scripts/mpirun's flags) and
+  // bulwark-mpi-check; either empty: skipped. No hosts: two ranks on this node.
+  bool run_mpi = false;
   std::string mpi_launcher;
   std::string mpi_program;
   std::vector<std::string> mpi_program_args;  // fault injection in tests (--corrupt-rank)

@@ -35,6 +35,7 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
   } else if (kind == "self_check") {
     in.StringList("checks");
     in.StringList("peers");
+    in.Bool("mpi", false);
     if (in.StringList("mpi_hosts").size() == 1) in.Fail("mpi_hosts", "needs at least 2 hosts (or none: 2 ranks on the node)");
   } else if (kind == "probe_links") {
     const auto peers = in.Raw("peers");

@@ -284,7 +284,7 @@ int Diag(Api& api, const Options& o, const std::string& node) {
     peers.push_back(url.substr(7));
   }
   if (!hostnames.count(node)) return std::fprintf(stderr, "bulwarkctl: unknown node '%s'\n", node.c_str()), kNotFound;
-  json args = {{"peers", peers}};
+  json args = {{"peers", peers}, {"mpi", true}};
   if (o.flags.count("mpi-with")) {
     json mpi_hosts = json::array({hostnames[node]});
     std::stringstream list(o.flags.at("mpi-with"));

@@ -28,13 +28,16 @@ struct GpuDeviceResult {
   int index = 0;
   std::string name;
   bool ok = false;
+  bool busy = false;    // no memory free to test with (a job holds it): not checked, not failed
   double h2d_gbps = 0;  // host-to-device copy rate
   std::string error;    // what failed on it: a driver call, or data that came back wrong
 };
 
 // The gpu_memory verdict: every device the node should have is there (`expected` from
 // discovery or config; a GPU that fell off the bus is missing here), and each one's memory
-// round trip came back right. The value is the slowest device's copy rate.
+// round trip came back right. A busy GPU (a job holds its memory) is present but not
+// checked: a straggler's node is checked while its job still runs, and that must not fail
+// it. The value is the slowest checked device's copy rate.
 CheckReport JudgeGpus(int expected, const std::vector<GpuDeviceResult>& devices);
 
 // When the driver cannot be loaded or initialised: not a fault on a node with no GPUs,

@@ -92,6 +92,11 @@ bulwark::diagnostics::GpuDeviceResult CheckDevice(const Cuda& cuda, int index) {
   for (size_t i = 0; i < words; ++i) host[i] = static_cast<uint32_t>(i * 2654435761u);
   CUdeviceptr buffer = 0;
   r = cuda.cuMemAlloc(&buffer, bytes);
+  if (r == CUDA_ERROR_OUT_OF_MEMORY) {  // a job holds the memory: present, not checked
+    cuda.cuDevicePrimaryCtxRelease(device);
+    d.busy = true;
+    return d;
+  }
   double best = 0;
   for (int round = 0; round < 3 && r == CUDA_SUCCESS; ++round) {
     const auto start = std::chrono::steady_clock::now();
@@ -146,7 +151,7 @@ CheckReport NcclCheck(const Cuda& cuda, const Nccl& nccl, int count) {
     CUdeviceptr send = 0, recv = 0;
   };
   std::vector<PerDevice> per(count);
-  std::string failed;
+  std::string failed, busy;
   std::vector<float> host(elements);
   for (int i = 0; i < count && failed.empty(); ++i) {
     CUresult r = cuda.cuDeviceGet(&per[i].device, i);
@@ -157,6 +162,7 @@ CheckReport NcclCheck(const Cuda& cuda, const Nccl& nccl, int count) {
     if (r == CUDA_SUCCESS) r = cuda.cuMemAlloc(&per[i].recv, elements * sizeof(float));
     for (size_t e = 0; e < elements; ++e) host[e] = static_cast<float>(bulwark::diagnostics::MpiCheckInput(i, e));
     if (r == CUDA_SUCCESS) r = cuda.cuMemcpyHtoD(per[i].send, host.data(), elements * sizeof(float));
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) busy = "skipped: GPU " + std::to_string(i) + " is busy (a job holds its memory)";
     if (r != CUDA_SUCCESS) failed = "GPU " + std::to_string(i) + ": " + cuda.Error(r);
   }
   double seconds = 0;
@@ -197,6 +203,12 @@ CheckReport NcclCheck(const Cuda& cuda, const Nccl& nccl, int count) {
     if (per[i].stream) cuda.cuStreamDestroy(per[i].stream);
     if (per[i].context) cuda.cuDevicePrimaryCtxRelease(per[i].device);
     nccl.ncclCommDestroy(comms[i]);
+  }
+  if (!busy.empty()) {
+    CheckReport skipped;
+    skipped.ok = skipped.skipped = true;
+    skipped.detail = busy;
+    return skipped;
   }
   if (!failed.empty()) return Fail(failed);
   CheckReport ok;

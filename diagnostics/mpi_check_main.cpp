@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   double worst_latency_s = 0, worst_mbps = -1;
   int worst_peer = 1;
   for (int peer = 1; peer < size; ++peer) {
-    const double small = RoundTrip(rank, peer, buffer, kSmall, 200);
+    const double small = RoundTrip(rank, peer, buffer, kSmall, 100);
     const double large = RoundTrip(rank, peer, buffer, kLarge, 8);
     const double mbps = 2.0 * kLarge / large / 1e6;
     worst_latency_s = std::max(worst_latency_s, small / 2);

@@ -146,11 +146,24 @@ TEST(SelfCheckTest, TheMpiCheckRunsARealJobAndCatchesWrongSums) {
   SelfCheckOptions o;
   o.work_dir = bulwark::testing::UniqueTempDir();
   o.baseline_path = o.work_dir + "/baseline.json";
+  // Not asked for: skipped, saying how to ask.
+  o.only = {"mpi_pingpong_allreduce", "clock_monotonic"};
+  auto unasked = RunSelfChecks(o);
+  EXPECT_TRUE(unasked["passed"].get<bool>()) << unasked.dump();
+  EXPECT_EQ(unasked["summary"], "1 checks passed, 1 skipped");
+  o.only.clear();
+  for (const auto& c : RunSelfChecks(o)["checks"]) {
+    if (c["name"] == "mpi_pingpong_allreduce") {
+      EXPECT_NE(c["detail"].get<std::string>().find("runs when asked"), std::string::npos) << c.dump();
+    }
+  }
+  // Asked for, with nothing to run it with: skipped too.
+  o.run_mpi = true;
   o.only = {"mpi_pingpong_allreduce"};
   auto skipped = RunSelfChecks(o);
   EXPECT_TRUE(skipped["passed"].get<bool>()) << skipped.dump();
   EXPECT_TRUE(skipped["checks"][0].value("skipped", false)) << skipped.dump();
-  EXPECT_EQ(skipped["summary"], "0 checks passed, 1 skipped");
+  EXPECT_NE(skipped["checks"][0]["detail"].get<std::string>().find("no MPI launcher"), std::string::npos) << skipped.dump();
 
   o.mpi_launcher = BULWARK_MPIRUN;
   o.mpi_program = BULWARK_MPI_CHECK;
@@ -200,7 +213,7 @@ class GpuSelfCheckTest : public ::testing::Test {
     o_.only = {"gpu_memory", "nccl_allreduce"};
   }
   void TearDown() override {
-    for (const char* v : {"FAKE_CUDA_DEVICES", "FAKE_CUDA_INIT_ERROR", "FAKE_CUDA_BAD_DEVICE", "FAKE_CUDA_HANG",
+    for (const char* v : {"FAKE_CUDA_DEVICES", "FAKE_CUDA_INIT_ERROR", "FAKE_CUDA_BAD_DEVICE", "FAKE_CUDA_HANG", "FAKE_CUDA_FULL",
                           "FAKE_NCCL_WRONG_SUM"}) {
       ::unsetenv(v);
     }
@@ -261,6 +274,18 @@ TEST_F(GpuSelfCheckTest, ADriverThatFailsOrHangsFails) {
   const auto hang = Check("gpu_memory");
   EXPECT_FALSE(hang["ok"].get<bool>());
   EXPECT_NE(hang["detail"].get<std::string>().find("did not finish in 1000 ms"), std::string::npos) << hang.dump();
+}
+
+// A node checked while its job still holds the GPUs' memory (a straggler's) is not failed
+// for it: the GPUs are there, just not checkable now.
+TEST_F(GpuSelfCheckTest, GpusWhoseMemoryAJobHoldsAreBusyNotFailed) {
+  ::setenv("FAKE_CUDA_FULL", "1", 1);
+  auto r = RunSelfChecks(o_);
+  EXPECT_TRUE(r["passed"].get<bool>()) << r.dump();
+  EXPECT_NE(r["checks"][0]["detail"].get<std::string>().find("not checked: GPU 0, 1"), std::string::npos) << r.dump();
+  EXPECT_TRUE(r["checks"][1].value("skipped", false)) << r.dump();
+  ::setenv("FAKE_CUDA_DEVICES", "1", 1);  // busy or not, a missing GPU is still missing
+  EXPECT_FALSE(Check("gpu_memory")["ok"].get<bool>());
 }
 
 // No driver: not a fault where no GPU is expected, a failure where GPUs should be.

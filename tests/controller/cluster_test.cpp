@@ -225,5 +225,74 @@ TEST(ClusterTest, AVerdictOpensAnIncidentThatTheSelfCheckSettles) {
   EXPECT_EQ(opened, 2);
 }
 
+// One rank per node in one communicator; 100 collectives of 10 ms compute each, the last
+// 50 with every rank 5 ms longer inside the call (the transfer slowed, no rank late).
+json SlowTransferTelemetry(int rank) {
+  json timings = json::array();
+  for (int seq = 1; seq <= 100; ++seq) {
+    timings.push_back(seq);
+    timings.push_back(seq <= 50 ? 1000 : 6000);  // in_call_us
+    timings.push_back(10000);                    // compute_us
+  }
+  json comm = {{"comm", "job"}, {"op", "allreduce"}, {"calls", 100}, {"last_seq", 100}, {"last_seq_done", 100},
+               {"timings", timings}};
+  return {{"batches", {{{"time_ms", 1}, {"ranks", {{{"rank", rank}, {"pid", 100 + rank}, {"comms", {comm}}}}}}}}};
+}
+
+json Links(const std::string& from, const std::vector<std::string>& to, const std::string& slow) {
+  json links = json::array();
+  for (const auto& t : to) {
+    const bool is_slow = from == slow || t == slow;
+    links.push_back({{"to", t}, {"latency_us", is_slow ? 400.0 : 30.0}, {"mbps", is_slow ? 90.0 : 950.0}});
+  }
+  return {{"ok", true}, {"result", {{"node", from}, {"links", links}}}};
+}
+
+// Slow communication -> probe matrix from every node of the job -> a slow row and column is
+// that node's NIC: confirmed, and the node is isolated.
+TEST(ClusterTest, SlowCommunicationProbesTheJobsLinksAndIsolatesASlowNic) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  const std::vector<std::string> names = {"n1", "n2", "n3"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    NodeInfo info = Info(names[i]);
+    info.data_address = "127.0.0.1:" + std::to_string(7100 + i);
+    c.Register(info, 1, 0);
+  }
+  for (size_t i = 0; i < names.size(); ++i) c.Telemetry(names[i], SlowTransferTelemetry(static_cast<int>(i)).dump(), 10, 10);
+  c.Diagnose(20, 20);
+  auto incidents = c.Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  json inc = incidents[0];
+  EXPECT_EQ(inc["verdict"], "slow_communication");
+  EXPECT_EQ(inc["state"], "probing");
+  EXPECT_EQ(inc["probe_nodes"], json(names));
+  for (const auto& name : names) EXPECT_EQ(c.Node(name, 20)["health"], "healthy") << "probing fences nothing";
+
+  // Each node was asked to probe the two others' data planes.
+  std::map<std::string, uint64_t> commands;
+  for (const auto& name : names) {
+    const json node = c.Node(name, 20);  // kept alive: the loop reads inside it
+    for (const auto& cmd : node["commands"]) {
+      if (cmd["kind"] != "probe_links") continue;
+      commands[name] = cmd["id"].get<uint64_t>();
+      EXPECT_EQ(cmd["args"]["peers"].size(), 2u) << cmd.dump();
+    }
+  }
+  ASSERT_EQ(commands.size(), 3u);
+  c.CommandResult("n1", commands["n1"], Links("n1", {"n2", "n3"}, "n3"), 30);
+  c.CommandResult("n2", commands["n2"], Links("n2", {"n1", "n3"}, "n3"), 31);
+  EXPECT_EQ(c.Incident(inc["id"])["state"], "probing") << "still waiting for n3's row";
+  c.CommandResult("n3", commands["n3"], Links("n3", {"n1", "n2"}, "n3"), 32);
+  inc = c.Incident(inc["id"]);
+  EXPECT_EQ(inc["state"], "confirmed");
+  EXPECT_EQ(inc["finding"]["kind"], "slow_nic");
+  EXPECT_EQ(inc["nodes"], json::array({"n3"}));
+  EXPECT_EQ(c.Node("n3", 40)["health"], "isolated");
+  EXPECT_EQ(c.Node("n1", 40)["health"], "healthy");
+  EXPECT_EQ(c.Node("n2", 40)["health"], "healthy");
+}
+
 }  // namespace
 }  // namespace bulwark::controller

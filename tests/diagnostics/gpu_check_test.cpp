@@ -6,7 +6,14 @@
 namespace bulwark::diagnostics {
 namespace {
 
-GpuDeviceResult Good(int index, double gbps) { return {index, "H100", true, gbps, ""}; }
+GpuDeviceResult Good(int index, double gbps) {
+  GpuDeviceResult d;
+  d.index = index;
+  d.name = "H100";
+  d.ok = true;
+  d.h2d_gbps = gbps;
+  return d;
+}
 
 TEST(GpuCheckTest, AllExpectedDevicesGoodPassWithTheSlowestRate) {
   const auto r = JudgeGpus(2, {Good(0, 24.5), Good(1, 12.0)});
@@ -29,6 +36,20 @@ TEST(GpuCheckTest, AMissingDeviceOrABadOneFails) {
   EXPECT_FALSE(failed.ok);
   EXPECT_EQ(failed.detail, "GPU 1 (H100): CUDA error 999");
   EXPECT_TRUE(failed.unit.empty()) << "a failed check records no rate against the baseline";
+}
+
+TEST(GpuCheckTest, BusyGpusAreCountedButNotChecked) {
+  GpuDeviceResult busy;
+  busy.index = 1;
+  busy.busy = true;
+  const auto r = JudgeGpus(2, {Good(0, 20), busy});
+  EXPECT_TRUE(r.ok);
+  EXPECT_NE(r.detail.find("not checked: GPU 1"), std::string::npos) << r.detail;
+  EXPECT_DOUBLE_EQ(r.value, 20);
+  busy.index = 0;
+  const auto all_busy = JudgeGpus(1, {busy});
+  EXPECT_TRUE(all_busy.ok);
+  EXPECT_TRUE(all_busy.unit.empty()) << "no rate measured, none compared";
 }
 
 TEST(GpuCheckTest, NoGpusIsSkippedOnlyWhereNoneAreExpected) {

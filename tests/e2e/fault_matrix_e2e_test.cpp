@@ -141,6 +141,7 @@ class FaultMatrix : public ::testing::Test {
                   inc.value("verdict", std::string()).c_str(),
                   static_cast<long long>(inc.value("opened_ms", int64_t{0}) - fault_wall_ms),
                   inc.value("summary", std::string()).c_str());
+      std::fflush(stdout);  // before the next case forks a job
       row.node_faults += inc.value("blames_node", false);
       if (!row.detected && inc.value("blames_node", false)) {
         row.detected = true;
@@ -276,8 +277,8 @@ TEST_F(FaultMatrix, ComputeStragglers) {
       EXPECT_EQ(row.nodes, "node-02");
       EXPECT_LE(row.latency_steps, 20) << "goal: a straggler named within 20 steps";
     }
-    // +20% sits inside this machine's noise floor (all nodes share 2 cores: windows of a
-    // clean run reach +23%, so the local cluster asks for 25%); measured, not asserted.
+    // +20% sits inside this machine's noise floor (all nodes share 2 cores: 20-step windows
+    // of a clean run reach +26%, so the local cluster asks for 30%); measured, not asserted.
     // Whatever is named must be right.
     if (row.detected) {
       EXPECT_EQ(row.nodes, "node-02");

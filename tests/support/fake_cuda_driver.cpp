@@ -3,7 +3,7 @@
 // host memory. Device pointers are host addresses, which the fake NCCL relies on.
 // Faults by environment: FAKE_CUDA_DEVICES=N (default 2), FAKE_CUDA_INIT_ERROR=code,
 // FAKE_CUDA_BAD_DEVICE=i (its device-to-host copies flip a bit), FAKE_CUDA_HANG=1 (copies
-// never return: a GPU that hangs the driver).
+// never return: a GPU that hangs the driver), FAKE_CUDA_FULL=1 (no memory free: a job holds it).
 #include <cuda.h>
 #include <unistd.h>
 
@@ -54,6 +54,7 @@ CUresult cuCtxSetCurrent(CUcontext context) {
 }
 
 CUresult cuMemAlloc(CUdeviceptr* pointer, size_t bytes) {
+  if (EnvInt("FAKE_CUDA_FULL", 0)) return CUDA_ERROR_OUT_OF_MEMORY;
   void* p = std::malloc(bytes);
   if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
   *pointer = reinterpret_cast<CUdeviceptr>(p);
