@@ -267,6 +267,7 @@ void SnapshotService::ProtectReady() {
     } else {
       ++protect_failures_;
       state->retry_at_ms = MonotonicMs() + 1000;
+      report_due_ = true;  // the plan may have moved on (the step abandoned): ask before retrying
       log_("snapshot: step " + std::to_string(*step) + " of job " + job + " not protected (retrying in 1 s): " + s.message() +
            " [" + std::to_string(MonotonicMs() - started) + " ms]");
     }
@@ -315,6 +316,11 @@ Status SnapshotService::Protect(const std::string& job, JobState& state, uint64_
       const ParityKey key{job, step, place.group, k + static_cast<int>(j)};
       Status s = Status::Error("no address for parity holder " + parity[j]);
       for (int attempt = 0; attempt < 3 && !address.empty(); ++attempt) {
+        // A retry that the plan no longer wants would only wait out the timeout again.
+        if (attempt > 0 && !StillWanted(job, step)) {
+          s = Status::Error(s.message() + "; not retried: the plan moved on from step " + std::to_string(step));
+          break;
+        }
         s = SendContribution(address, key, info, code.value(), shard, options_.chunk_bytes, static_cast<int>(options_.timeout_ms));
         if (s.ok()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
@@ -327,6 +333,17 @@ Status SnapshotService::Protect(const std::string& job, JobState& state, uint64_
     if (!r.ok()) return r;
   }
   return Status::Ok();
+}
+
+bool SnapshotService::StillWanted(const std::string& job, uint64_t step) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return false;
+  const json& view = it->second.view;
+  const auto wanted = view.find("protect_step");
+  if (wanted == view.end() || !wanted->is_number_unsigned() || wanted->get<uint64_t>() != step) return false;
+  const auto abandoned = view.value("abandoned_steps", std::vector<uint64_t>{});
+  return std::find(abandoned.begin(), abandoned.end(), step) == abandoned.end();
 }
 
 Result<json> SnapshotService::FetchView(const std::string& job, uint64_t after, int64_t wait_ms) const {

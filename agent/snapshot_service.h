@@ -83,6 +83,8 @@ class SnapshotService {
   void ReportToController(bool force);
   void ProtectReady();
   Status Protect(const std::string& job, JobState& state, uint64_t step);
+  // Whether the job's newest plan still asks this node to protect `step` (takes the lock).
+  bool StillWanted(const std::string& job, uint64_t step) const;
   void FollowRecoveryPoints(const std::atomic<bool>* stop);
   // Releases the recovery point to the local ranks and abandons what the view says to.
   void ApplyView(JobState& state);

@@ -27,6 +27,7 @@ struct ParityStore::Version {
   uint64_t payload_bytes = 0;
   bool sealed = false;
   bool dropped = false;
+  std::string superseded;  // why it can never seal: a missing member moved on to a newer step
   FragmentHeader header;
 
   ~Version() {
@@ -200,6 +201,7 @@ Status ParityStore::Add(const ParityKey& key, const ContributionInfo& info, uint
                          std::to_string(info.block) + "'s shard of " + std::to_string(info.shard.bytes) + " bytes");
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  DropSuperseded(key, info.block);
   auto it = versions_.find(key);
   std::shared_ptr<Version> v = it == versions_.end() ? nullptr : it->second;
   if (v && (v->k != info.k || v->m != info.m || v->members != info.members ||
@@ -241,6 +243,24 @@ Status ParityStore::Add(const ParityKey& key, const ContributionInfo& info, uint
   return Status::Ok();
 }
 
+// Agents protect a job's steps in order, so a member contributing step S has given up every
+// older step it had not finished sending: an older version of the same parity that still
+// lacks that member's block can never seal. Its waiters learn so now, not at their timeout
+// (on the local cluster, members that disagreed on a step waited 60 s per parity block while
+// the trainers, unreleased, skipped snapshots).
+void ParityStore::DropSuperseded(const ParityKey& newer, int block) {
+  std::vector<ParityKey> stale;
+  for (const auto& [key, v] : versions_) {
+    if (key.job == newer.job && key.group == newer.group && key.index == newer.index && key.step < newer.step &&
+        !v->sealed && block < v->members && !v->BlockDone(block)) {
+      v->superseded = "block " + std::to_string(block) + "'s member moved on to step " + std::to_string(newer.step) +
+                      " without finishing this one";
+      stale.push_back(key);
+    }
+  }
+  for (const auto& key : stale) Drop(key);
+}
+
 void ParityStore::Seal(Version& v) {
   FragmentHeader& h = v.header;
   h.job = v.key.job;
@@ -270,6 +290,7 @@ Status ParityStore::WaitSealed(const ParityKey& key, const ContributionInfo& inf
                          " bytes); resend");
   }
   const bool done = changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return v->sealed || v->dropped; });
+  if (!v->superseded.empty()) return Status::Error(Describe(key) + " can never seal: " + v->superseded);
   if (v->dropped && !v->sealed) return Status::Error(Describe(key) + " was reset (a member sent a different shard); resend");
   if (!done) return Status::Error(Describe(key) + ": not every member's contribution arrived within " + std::to_string(timeout_ms) + " ms");
   return Status::Ok();

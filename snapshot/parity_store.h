@@ -70,6 +70,8 @@ class ParityStore {
 
  private:
   std::shared_ptr<Version> Create(const ParityKey& key, const ContributionInfo& info, Status* error);
+  // Drops the unsealed older versions of `newer`'s parity that still lack `block` (mutex held).
+  void DropSuperseded(const ParityKey& newer, int block);
   void Drop(const ParityKey& key);
   void Seal(Version& v);
 

@@ -1,8 +1,11 @@
 // The data plane and the parity store in one process over real loopback TCP: members'
 // contributions sealed into parity that decodes back to the lost shard, resends after a
 // dropped connection not applied twice, a member that changes its shard resets the version,
-// garbage frames refused, the memory budget enforced, fetched fragments checked.
+// garbage frames refused, the memory budget enforced, fetched fragments checked, and a step a
+// member moved on from ends its waiters at once.
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include <atomic>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -145,6 +150,43 @@ TEST_F(DataPlaneTest, AMemberThatChangesItsShardResetsTheVersion) {
   ASSERT_TRUE(parity_->Add(key, info, 1000, a.data(), 540).ok());
   EXPECT_EQ(parity_->WaitSealed(key, info, 100).message(),
             "parity 2 of group 0, job job step 3: block 0 is incomplete (540 of " + std::to_string(sa.size()) + " bytes); resend");
+}
+
+// Member 0 sent step 2 and waits; member 1 never sends step 2 but contributes step 3: step 2
+// can never seal, and member 0's wait ends now with the reason instead of at its timeout.
+// A step whose missing member had already finished it is left to seal.
+TEST_F(DataPlaneTest, AnOlderStepAMemberMovedOnFromEndsItsWaitersAtOnce) {
+  const auto a = Random(1000, 7), b = Random(1000, 8);
+  NodeShard sa(2, {{0, a.data(), a.size()}}), sb(3, {{1, b.data(), b.size()}});
+  const ParityKey older{"job", 2, 0, 2}, newer{"job", 3, 0, 2};
+  const ContributionInfo info_a = Info(0, sa, 0);
+  ASSERT_TRUE(parity_->Add(older, info_a, 0, a.data(), sa.size()).ok());
+  Status waited = Status::Ok();
+  std::atomic<pid_t> tid{0};
+  std::thread waiter([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    waited = parity_->WaitSealed(older, info_a, 60000);
+  });
+  // Until the waiter sleeps (inside WaitSealed's wait): the newer step must wake it.
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream stat("/proc/self/task/" + std::to_string(tid.load()) + "/stat");
+    std::string pid, comm, state;
+    if (tid.load() != 0 && stat >> pid >> comm >> state && state == "S") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(parity_->Add(newer, Info(1, sb, 1), 0, b.data(), sb.size()).ok());
+  waiter.join();
+  // The reason, not the timeout's "not every member's contribution arrived".
+  EXPECT_EQ(waited.message(),
+            "parity 2 of group 0, job job step 2 can never seal: block 1's member moved on to step 3 without finishing this one");
+
+  // Member 1 finished step 1 before moving on: step 1 still seals when member 0 comes.
+  NodeShard s1a(1, {{0, a.data(), a.size()}}), s1b(1, {{1, b.data(), b.size()}});
+  const ParityKey first{"job", 1, 0, 2};
+  ASSERT_TRUE(parity_->Add(first, Info(1, s1b, 1), 0, b.data(), s1b.size()).ok());
+  ASSERT_TRUE(parity_->Add(newer, Info(1, sb, 1), 0, b.data(), sb.size()).ok());
+  ASSERT_TRUE(parity_->Add(first, Info(0, s1a, 0), 0, a.data(), s1a.size()).ok());
+  EXPECT_TRUE(parity_->WaitSealed(first, Info(0, s1a, 0), 1000).ok());
 }
 
 TEST_F(DataPlaneTest, GarbageFramesAreRefusedAndTheServerKeepsServing) {
