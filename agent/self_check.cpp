@@ -11,8 +11,8 @@
 #include <functional>
 #include <utility>
 
-#include "common/strict_json.h"
 #include "agent/run_capturing.h"
+#include "common/strict_json.h"
 #include "diagnostics/gpu_check.h"
 #include "diagnostics/mpi_check.h"
 #include "diagnostics/node_probes.h"
@@ -29,6 +29,18 @@ struct Outcome {
   std::string unit;
   bool skipped = false;  // could not run here (nothing to run it with): neither pass nor fail
 };
+
+// Nothing to run the check with here: neither a pass nor a fault of the node.
+Outcome Skipped(const std::string& why) {
+  Outcome skipped(true, "skipped: " + why);
+  skipped.skipped = true;
+  return skipped;
+}
+
+// How a child that printed no usable report ended.
+std::string HowItEnded(const CapturedRun& run) {
+  return run.signal ? "died on signal " + std::to_string(run.signal) : "exited with " + std::to_string(run.exit_code);
+}
 
 bool Contains(const std::vector<std::string>& list, const std::string& name) {
   return std::find(list.begin(), list.end(), name) != list.end();
@@ -101,15 +113,10 @@ Outcome ProcessTable(const SelfCheckOptions& o) {
 // Only the local pair has a baseline: a run over chosen hosts measures other links.
 Outcome MpiPingPongAllreduce(const SelfCheckOptions& o) {
   if (!o.run_mpi && !Contains(o.only, "mpi_pingpong_allreduce")) {
-    Outcome skipped(true, "skipped: runs when asked (bulwarkctl diag, or a self_check command with mpi or mpi_hosts)");
-    skipped.skipped = true;
-    return skipped;
+    return Skipped("runs when asked (bulwarkctl diag, or a self_check command with mpi or mpi_hosts)");
   }
   if (o.mpi_launcher.empty() || o.mpi_program.empty()) {
-    Outcome skipped(true, "skipped: no MPI launcher and program (self_check.mpi, or bulwark-mpirun and "
-                          "bulwark-mpi-check beside the agent)");
-    skipped.skipped = true;
-    return skipped;
+    return Skipped("no MPI launcher and program (self_check.mpi, or bulwark-mpirun and bulwark-mpi-check beside the agent)");
   }
   std::vector<std::string> argv = {o.mpi_launcher, "--bind-to", "none"};  // unbound: a busy core slows only its rank
   if (o.mpi_hosts.empty()) {
@@ -125,11 +132,7 @@ Outcome MpiPingPongAllreduce(const SelfCheckOptions& o) {
   if (!run.ok()) return {false, "cannot run the MPI check: " + run.status().message()};
   if (run->timed_out) return {false, "MPI check did not finish in " + std::to_string(o.mpi_timeout_ms) + " ms"};
   const auto report = diagnostics::ParseMpiCheckReport(run->output);
-  if (!report.ok()) {
-    return {false, "MPI check exited " + (run->signal ? "on signal " + std::to_string(run->signal)
-                                                        : "with " + std::to_string(run->exit_code)) +
-                       ": " + report.status().message()};
-  }
+  if (!report.ok()) return {false, "the MPI check " + HowItEnded(*run) + ": " + report.status().message()};
   if (!report->error.empty()) return {false, "MPI check: " + report->error};
   char text[256];
   std::snprintf(text, sizeof(text), "%d ranks: %.1f us latency, %.0f MB/s (worst: %s), allreduce %.0f us", report->ranks,
@@ -143,11 +146,9 @@ Outcome MpiPingPongAllreduce(const SelfCheckOptions& o) {
 // never holds a CUDA context (or the GPU memory one takes).
 Outcome GpuProgram(const SelfCheckOptions& o, const std::string& which) {
   if (o.gpu_program.empty()) {
-    Outcome skipped(true, o.expected_gpus > 0 ? "skipped: this build has no GPU checks (built without the CUDA headers), "
-                                                "though the node has " + std::to_string(o.expected_gpus) + " GPUs"
-                                              : "skipped: no GPU checks in this build (no CUDA headers)");
-    skipped.skipped = true;
-    return skipped;
+    return Skipped(o.expected_gpus > 0 ? "this build has no GPU checks (built without the CUDA headers), though the node has " +
+                                             std::to_string(o.expected_gpus) + " GPUs"
+                                       : "no GPU checks in this build (no CUDA headers)");
   }
   const auto run = RunCapturing({o.gpu_program, which, "--expect-gpus", std::to_string(o.expected_gpus), "--cuda-library",
                                  o.cuda_library, "--nccl-library", o.nccl_library},
@@ -155,11 +156,7 @@ Outcome GpuProgram(const SelfCheckOptions& o, const std::string& which) {
   if (!run.ok()) return {false, "cannot run the GPU check: " + run.status().message()};
   if (run->timed_out) return {false, "the " + which + " check did not finish in " + std::to_string(o.gpu_timeout_ms) + " ms (a GPU or its driver hangs)"};
   const auto report = diagnostics::ParseCheckReport(run->output);
-  if (!report.ok()) {
-    return {false, "the " + which + " check " +
-                       (run->signal ? "died on signal " + std::to_string(run->signal) : "exited with " + std::to_string(run->exit_code)) +
-                       ": " + report.status().message()};
-  }
+  if (!report.ok()) return {false, "the " + which + " check " + HowItEnded(*run) + ": " + report.status().message()};
   Outcome outcome(report->ok, report->detail, report->value, report->unit);
   outcome.skipped = report->skipped;
   return outcome;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diagnostics/report_line.h"
+
 namespace bulwark::diagnostics {
 
 std::string ToJsonLine(const CheckReport& r) {
@@ -15,29 +17,19 @@ std::string ToJsonLine(const CheckReport& r) {
 }
 
 Result<CheckReport> ParseCheckReport(const std::string& output) {
-  const auto tail = [&] { return output.size() <= 300 ? output : "..." + output.substr(output.size() - 300); };
-  size_t end = output.size();
-  while (end > 0) {
-    const size_t newline = output.rfind('\n', end - 1);
-    const size_t from = newline == std::string::npos ? 0 : newline + 1;
-    if (output[from] == '{') {
-      const auto j = nlohmann::json::parse(output.substr(from, end - from), nullptr, false);
-      if (!j.is_object() || !j.contains("ok") || !j["ok"].is_boolean() || !j.contains("detail") ||
-          !j["detail"].is_string()) {
-        return Status::Error("malformed check report: " + output.substr(from, end - from));
-      }
-      CheckReport r;
-      r.ok = j["ok"].get<bool>();
-      r.skipped = j.value("skipped", false);
-      r.detail = j["detail"].get<std::string>();
-      if (j.contains("value") && j["value"].is_number()) r.value = j["value"].get<double>();
-      if (j.contains("unit") && j["unit"].is_string()) r.unit = j["unit"].get<std::string>();
-      return r;
-    }
-    if (newline == std::string::npos) break;
-    end = newline;
+  const auto line = LastJsonLine(output);
+  if (!line) return Status::Error("the check printed no report; its output ends: " + Tail(output));
+  const auto j = nlohmann::json::parse(*line, nullptr, false);
+  if (!j.is_object() || !j.contains("ok") || !j["ok"].is_boolean() || !j.contains("detail") || !j["detail"].is_string()) {
+    return Status::Error("malformed check report: " + Tail(*line));
   }
-  return Status::Error("the check printed no report; its output ends: " + tail());
+  CheckReport r;
+  r.ok = j["ok"].get<bool>();
+  r.skipped = j.value("skipped", false);
+  r.detail = j["detail"].get<std::string>();
+  if (j.contains("value") && j["value"].is_number()) r.value = j["value"].get<double>();
+  if (j.contains("unit") && j["unit"].is_string()) r.unit = j["unit"].get<std::string>();
+  return r;
 }
 
 CheckReport JudgeGpus(int expected, const std::vector<GpuDeviceResult>& devices) {

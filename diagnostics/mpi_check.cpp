@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diagnostics/report_line.h"
+
 namespace bulwark::diagnostics {
 
 double MpiCheckInput(int rank, size_t i) { return static_cast<double>(rank + 1) * static_cast<double>(i % 1024 + 1); }
@@ -10,44 +12,26 @@ double MpiCheckExpectedSum(int ranks, size_t i) {
   return static_cast<double>(ranks) * (ranks + 1) / 2 * static_cast<double>(i % 1024 + 1);
 }
 
-namespace {
-
-std::string Tail(const std::string& text) {
-  const size_t keep = 300;
-  return text.size() <= keep ? text : "..." + text.substr(text.size() - keep);
-}
-
-}  // namespace
-
 Result<MpiCheckReport> ParseMpiCheckReport(const std::string& output) {
-  size_t end = output.size();
-  while (end > 0) {
-    const size_t start = output.rfind('\n', end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    const std::string line = output.substr(from, end - from);
-    if (!line.empty() && line[0] == '{') {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_object()) return Status::Error("malformed report line from bulwark-mpi-check: " + Tail(line));
-      MpiCheckReport r;
-      try {
-        r.ranks = j.at("ranks").get<int>();
-        r.error = j.value("error", std::string());
-        if (r.error.empty()) {
-          r.latency_us = j.at("latency_us").get<double>();
-          r.mbps = j.at("mbps").get<double>();
-          r.worst_peer = j.at("worst_peer").get<std::string>();
-          r.allreduce_us = j.at("allreduce_us").get<double>();
-          r.allreduce_ok = j.at("allreduce_ok").get<bool>();
-        }
-      } catch (const nlohmann::json::exception& e) {
-        return Status::Error("report from bulwark-mpi-check lacks a field (" + std::string(e.what()) + "): " + Tail(line));
-      }
-      return r;
+  const auto line = LastJsonLine(output);
+  if (!line) return Status::Error("bulwark-mpi-check printed no report; its output ends: " + Tail(output));
+  const auto j = nlohmann::json::parse(*line, nullptr, false);
+  if (!j.is_object()) return Status::Error("malformed report line from bulwark-mpi-check: " + Tail(*line));
+  MpiCheckReport r;
+  try {
+    r.ranks = j.at("ranks").get<int>();
+    r.error = j.value("error", std::string());
+    if (r.error.empty()) {
+      r.latency_us = j.at("latency_us").get<double>();
+      r.mbps = j.at("mbps").get<double>();
+      r.worst_peer = j.at("worst_peer").get<std::string>();
+      r.allreduce_us = j.at("allreduce_us").get<double>();
+      r.allreduce_ok = j.at("allreduce_ok").get<bool>();
     }
-    if (start == std::string::npos) break;
-    end = start;
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Error("report from bulwark-mpi-check lacks a field (" + std::string(e.what()) + "): " + Tail(*line));
   }
-  return Status::Error("bulwark-mpi-check printed no report; its output ends: " + Tail(output));
+  return r;
 }
 
 }  // namespace bulwark::diagnostics
