@@ -155,11 +155,16 @@ class Cluster {
   int64_t lost_after_ms() const { return options_.heartbeat_interval_ms * options_.missed_beats; }
   // --- incidents (cluster_incidents.cpp) ---
   void OpenIncident(const diagnostics::Verdict& verdict, int64_t now_wall_ms);
-  // A self-check result on a node some open incidents wait for.
   // Slow communication: asks every node of the job to measure its links to the others.
   void RequestProbeMatrix(nlohmann::json& incident, int64_t now_wall_ms);
+  // The open incidents waiting for `node` (those probing links, or those waiting for
+  // self-checks): each is taken off its pending list, given to `settle`, stored, and closed
+  // when nothing more is pending.
+  void SettleOpenIncidents(const std::string& node, bool probing, const std::function<void(nlohmann::json&)>& settle,
+                           int64_t now_wall_ms);
   // One node's row of the probe matrix arrived; with every row in, classifies the links.
   void ProbesConcluded(const std::string& node, const nlohmann::json& result, int64_t now_wall_ms);
+  // A self-check result on a node some open incidents wait for.
   void SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
                           int64_t now_wall_ms);
   void StoreIncident(const nlohmann::json& incident, const std::string& event_kind, int64_t now_wall_ms);
@@ -175,7 +180,7 @@ class Cluster {
   uint64_t next_job_number_ = 1;
   uint64_t next_incident_number_ = 1;
   diagnostics::RecordingEngine diagnosis_;
-  std::set<std::string> open_incidents_;  // ids of incidents waiting for a self-check
+  std::set<std::string> open_incidents_;  // ids of incidents waiting for self-checks or link probes
   ClusterCounters counters_;
   std::function<void()> on_events_;
   std::function<void(const std::string&)> on_command_;

@@ -159,100 +159,82 @@ void Cluster::RequestProbeMatrix(json& incident, int64_t now_wall_ms) {
   }
 }
 
-void Cluster::ProbesConcluded(const std::string& node, const json& result, int64_t now_wall_ms) {
+void Cluster::SettleOpenIncidents(const std::string& node, bool probing, const std::function<void(json&)>& settle,
+                                  int64_t now_wall_ms) {
   for (auto it = open_incidents_.begin(); it != open_incidents_.end();) {
     const auto value = store_->Get(RecordKind::kIncidents, *it);
-    if (!value) {
-      it = open_incidents_.erase(it);
-      continue;
-    }
-    json incident = json::parse(*value);
-    auto& pending = incident["pending"];
-    const auto at = incident["state"] == "probing" ? std::find(pending.begin(), pending.end(), node) : pending.end();
-    if (at == pending.end()) {
-      ++it;
-      continue;
-    }
-    pending.erase(at);
-    incident["probe_results"][node] = result.is_object() ? result.value("links", json::array()) : json::array();
-    Note(incident, now_wall_ms, "link probes from " + node + " arrived");
-    if (pending.empty()) {
-      std::vector<diagnostics::LinkProbe> probes;
-      for (const auto& [from, links] : incident["probe_results"].items()) {
-        for (const auto& l : links) {
-          if (l.contains("error")) continue;
-          probes.push_back({from, l.value("to", std::string()), l.value("latency_us", 0.0), l.value("mbps", 0.0)});
-        }
-      }
-      const auto finding =
-          diagnostics::ClassifyLinks(incident["probe_nodes"].get<std::vector<std::string>>(), probes);
-      incident["finding"] = {{"kind", diagnostics::LinkFindingKindName(finding.kind)},
-                             {"nodes", finding.nodes},
-                             {"links", finding.links},
-                             {"evidence", finding.evidence}};
-      Note(incident, now_wall_ms, std::string("probe matrix: ") + diagnostics::LinkFindingKindName(finding.kind) + ": " +
-                                      finding.evidence);
-      if (finding.kind == diagnostics::LinkFinding::Kind::kSlowNic) {
-        incident["state"] = "confirmed";
-        incident["nodes"] = finding.nodes;
-        incident["blames_node"] = true;
-        for (const auto& name : finding.nodes) {
-          auto n = nodes_.find(name);
-          if (n == nodes_.end()) continue;
-          Apply(n->second, NodeInput::kIsolate, "incident " + incident["id"].get<std::string>() + ": slow NIC — " + finding.evidence,
-                true, now_wall_ms);
-          Note(incident, now_wall_ms, "node " + name + " isolated: every one of its links is slow");
-        }
-      } else if (finding.kind == diagnostics::LinkFinding::Kind::kSlowLink) {
-        incident["state"] = "noted";  // a link is the fabric's to mend: no node is fenced
-        Note(incident, now_wall_ms, "slow link named; no node fenced");
-      } else {
-        incident["state"] = "unconfirmed";
-        Note(incident, now_wall_ms, "the probes found no slow link between the job's nodes");
-      }
-    }
-    StoreIncident(incident, "incident.updated", now_wall_ms);
-    if (pending.empty()) {
-      it = open_incidents_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
-                                 int64_t now_wall_ms) {
-  for (auto it = open_incidents_.begin(); it != open_incidents_.end();) {
-    const auto value = store_->Get(RecordKind::kIncidents, *it);
-    if (!value) {
+    if (!value) {  // no longer stored: nothing waits
       it = open_incidents_.erase(it);
       continue;
     }
     json incident = json::parse(*value);
     auto& pending = incident["pending"];
     const auto at = std::find(pending.begin(), pending.end(), node);
-    if (at == pending.end()) {
+    if (at == pending.end() || (incident["state"] == "probing") != probing) {
       ++it;
       continue;
     }
     pending.erase(at);
+    settle(incident);
+    StoreIncident(incident, "incident.updated", now_wall_ms);
+    it = incident["pending"].empty() ? open_incidents_.erase(it) : std::next(it);
+  }
+}
+
+void Cluster::ProbesConcluded(const std::string& node, const json& result, int64_t now_wall_ms) {
+  SettleOpenIncidents(node, true, [&](json& incident) {
+    incident["probe_results"][node] = result.is_object() ? result.value("links", json::array()) : json::array();
+    Note(incident, now_wall_ms, "link probes from " + node + " arrived");
+    if (!incident["pending"].empty()) return;
+    std::vector<diagnostics::LinkProbe> probes;
+    for (const auto& [from, links] : incident["probe_results"].items()) {
+      for (const auto& l : links) {
+        if (l.contains("error")) continue;
+        probes.push_back({from, l.value("to", std::string()), l.value("latency_us", 0.0), l.value("mbps", 0.0)});
+      }
+    }
+    const auto finding = diagnostics::ClassifyLinks(incident["probe_nodes"].get<std::vector<std::string>>(), probes);
+    incident["finding"] = {{"kind", diagnostics::LinkFindingKindName(finding.kind)},
+                           {"nodes", finding.nodes},
+                           {"links", finding.links},
+                           {"evidence", finding.evidence}};
+    Note(incident, now_wall_ms,
+         std::string("probe matrix: ") + diagnostics::LinkFindingKindName(finding.kind) + ": " + finding.evidence);
+    if (finding.kind == diagnostics::LinkFinding::Kind::kSlowNic) {
+      incident["state"] = "confirmed";
+      incident["nodes"] = finding.nodes;
+      incident["blames_node"] = true;
+      for (const auto& name : finding.nodes) {
+        auto n = nodes_.find(name);
+        if (n == nodes_.end()) continue;
+        Apply(n->second, NodeInput::kIsolate, "incident " + incident["id"].get<std::string>() + ": slow NIC — " + finding.evidence,
+              true, now_wall_ms);
+        Note(incident, now_wall_ms, "node " + name + " isolated: every one of its links is slow");
+      }
+    } else if (finding.kind == diagnostics::LinkFinding::Kind::kSlowLink) {
+      incident["state"] = "noted";  // a link is the fabric's to mend: no node is fenced
+      Note(incident, now_wall_ms, "slow link named; no node fenced");
+    } else {
+      incident["state"] = "unconfirmed";
+      Note(incident, now_wall_ms, "the probes found no slow link between the job's nodes");
+    }
+  }, now_wall_ms);
+}
+
+void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
+                                 int64_t now_wall_ms) {
+  SettleOpenIncidents(node, false, [&](json& incident) {
     incident["self_check_results"][node] = ok ? "passed" : "failed";
     Note(incident, now_wall_ms, "self-check on " + node + " (command " + std::to_string(command) + ") " +
                                     (ok ? "passed: " : "failed: ") + detail);
     if (!ok) {
       incident["state"] = "confirmed";
       Note(incident, now_wall_ms, "node " + node + " isolated: the self-check confirms the verdict");
-    } else if (pending.empty() && incident["state"] == "suspect") {  // still suspect: nothing failed
+    } else if (incident["pending"].empty() && incident["state"] == "suspect") {  // still suspect: nothing failed
       incident["state"] = "unconfirmed";
       Note(incident, now_wall_ms, "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
     }
-    StoreIncident(incident, "incident.updated", now_wall_ms);
-    if (incident["state"] != "suspect" && pending.empty()) {
-      it = open_incidents_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  }, now_wall_ms);
 }
 
 }  // namespace bulwark::controller
