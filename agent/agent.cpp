@@ -58,12 +58,20 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
               {"BULWARK_AGENT_URL", node_.agent_url},
               {"BULWARK_SNAPSHOT_PREFIX", SnapshotPrefix(node_)}}),
       telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
-      events_(static_cast<size_t>(config_.event_buffer)) {}
+      events_(static_cast<size_t>(config_.event_buffer)),
+      launcher_(node_.name, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }) {}
 
 Status Agent::StartHooks() {
   auto hooks = HookIntake::Start(
       {config_.hooks_socket, config_.local_hang_ms, config_.procfs_root},
-      [this](json event) { PushEvent(std::move(event)); },
+      [this](json event) {
+        // A rank this agent killed to stop its job did not crash.
+        auto& detail = event["detail"];
+        if (detail.is_object() && launcher_.WasStopped(static_cast<pid_t>(detail.value("pid", int64_t{0})))) {
+          detail["requested"] = true;
+        }
+        PushEvent(std::move(event));
+      },
       [this](const std::string& line) { Log(node_.name, line); });
   if (!hooks.ok()) return hooks.status();
   hooks_ = std::move(hooks.value());
@@ -337,6 +345,16 @@ json Agent::Execute(const json& command, bool* ok) {
       RecordRankExits();
       *ok = true;
       return {{"stopped", stopped}};
+    }
+    if (kind == "launch_job") {
+      auto launched = launcher_.Launch(args.at("job").get<std::string>(), args.at("attempt").get<int>(),
+                                       args.at("argv").get<std::vector<std::string>>());
+      *ok = launched.ok();
+      return launched.ok() ? launched.value() : json{{"error", launched.status().message()}};
+    }
+    if (kind == "stop_job") {
+      *ok = true;
+      return launcher_.Stop(args.at("job").get<std::string>(), args.value("wait_ms", int64_t{5000}));
     }
     if (kind == "report_status") {
       *ok = true;

@@ -17,6 +17,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/hook_intake.h"
+#include "agent/job_launcher.h"
 #include "agent/rank_supervisor.h"
 #include "agent/self_check.h"
 #include "agent/snapshot_service.h"
@@ -113,6 +114,7 @@ class Agent {
   bool wake_ = false;
   AgentCounters counters_;
   std::unique_ptr<HookIntake> hooks_;
+  JobLauncher launcher_;  // jobs this agent launches (as their launcher) and stops
   std::unique_ptr<SnapshotService> snapshots_;
 };
 

@@ -79,8 +79,10 @@ int Run(int argc, char** argv) {
         respond({400, "{\"error\":\"body must be {\\\"job\\\": string, \\\"rank\\\": integer}\"}"});
         return;
       }
-      std::thread([&io, agent_ptr, respond, job = body["job"].get<std::string>(), rank = body["rank"].get<int>()] {
-        auto result = agent_ptr->snapshots()->Restore(job, rank);
+      std::optional<uint64_t> step;
+      if (body.contains("step") && body["step"].is_number_unsigned()) step = body["step"].get<uint64_t>();
+      std::thread([&io, agent_ptr, respond, job = body["job"].get<std::string>(), rank = body["rank"].get<int>(), step] {
+        auto result = agent_ptr->snapshots()->Restore(job, rank, step);
         http::Response response = result.ok() ? http::Response{200, result->dump()}
                                               : http::Response{409, nlohmann::json{{"error", result.status().message()}}.dump()};
         boost::asio::post(io, [respond, response] { respond(response); });
@@ -95,6 +97,7 @@ int Run(int argc, char** argv) {
   }
   const std::string address = config->listen_host + ":" + std::to_string(server.value()->port());
   node.agent_url = "http://" + address;
+  node.hook_socket = config->hooks_socket;
   Agent agent(config.value(), node, token.value());
   if (Status hooks = agent.StartHooks(); !hooks.ok()) {
     std::fprintf(stderr, "bulwark-agent: hooks socket: %s\n", hooks.message().c_str());

@@ -453,7 +453,7 @@ Status SnapshotService::ServeLocalBlock(const ChunkKey& key,
   return send(h, shard);
 }
 
-Result<json> SnapshotService::Restore(const std::string& job, int rank) {
+Result<json> SnapshotService::Restore(const std::string& job, int rank, std::optional<uint64_t> wanted) {
   std::lock_guard<std::mutex> serial(restore_mutex_);
   auto view = FetchView(job, 0, 0);
   if (!view.ok()) return view.status();
@@ -461,7 +461,7 @@ Result<json> SnapshotService::Restore(const std::string& job, int rank) {
     return Status::Error("job " + job + " has no recovery point yet" +
                          (view->value("plan_error", std::string()).empty() ? "" : " (" + view->value("plan_error", std::string()) + ")"));
   }
-  const uint64_t step = (*view)["recovery_point"].get<uint64_t>();
+  const uint64_t step = wanted ? *wanted : (*view)["recovery_point"].get<uint64_t>();
   auto local = RankSlots::Open(options_.prefix, job, rank);
   if (local.ok() && (*local)->Holds(step)) {
     auto crc = (*local)->Checksum(step);

@@ -56,7 +56,8 @@ class SnapshotService {
   void Run(const std::atomic<bool>* stop);
   // Makes `rank`'s slot of the job's recovery point present and verified in local memory,
   // rebuilding from peers when needed. Blocking (network).
-  Result<nlohmann::json> Restore(const std::string& job, int rank);
+  // `step`: the one the controller's relaunch named; default the job's recovery point.
+  Result<nlohmann::json> Restore(const std::string& job, int rank, std::optional<uint64_t> step = std::nullopt);
 
   std::string data_address() const;
   nlohmann::json StatusJson() const;

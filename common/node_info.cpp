@@ -47,6 +47,7 @@ NodeInfo ParseNodeInfo(const nlohmann::json& body) {
   info.agent_url = in.String("agent_url", "");
   info.shm_prefix = in.String("shm_prefix", "");
   info.data_address = in.String("data_address", "");
+  info.hook_socket = in.String("hook_socket", "");
   info.agent_version = in.String("agent_version", "");
   const std::string role = in.String("role", "worker");
   if (role != "worker" && role != "spare") in.Fail("role", "must be 'worker' or 'spare', got '" + role + "'");
@@ -73,6 +74,7 @@ nlohmann::json ToJson(const NodeInfo& info) {
           {"agent_url", info.agent_url},
           {"shm_prefix", info.shm_prefix},
           {"data_address", info.data_address},
+          {"hook_socket", info.hook_socket},
           {"agent_version", info.agent_version},
           {"role", info.role}};
 }

@@ -31,6 +31,7 @@ struct NodeInfo {
   std::string agent_url;   // where the agent serves /healthz, /metrics (and, later, fragments)
   std::string shm_prefix;  // the agent's shared-memory namespace
   std::string data_address;  // host:port of the agent's data plane (fragments, link probes)
+  std::string hook_socket;   // where ranks' hooks register their rings (BULWARK_AGENT_SOCKET)
   std::string agent_version;
   std::string role = "worker";  // "worker" or "spare": what the agent asks to be at first registration
 };

@@ -82,11 +82,18 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       snapshots_(options_.snapshot_k, options_.snapshot_m) {
   cluster_->set_on_events([this] { Wake("events"); });
   cluster_->set_on_command([this](const std::string& node) { Wake("commands/" + node); });
+  cluster_->set_recovery_point_source([this](const std::string& job) { return snapshots_.RecoveryPoint(job); });
+  // The catalog lives in memory: give it back the codes of the jobs stored before a restart.
+  for (const auto& job : cluster_->Jobs()) {
+    snapshots_.SetCode(job["id"].get<std::string>(), job["spec"]["snapshot"]["k"].get<int>(),
+                       job["spec"]["snapshot"]["m"].get<int>());
+  }
 }
 
 Api::~Api() {
   cluster_->set_on_events(nullptr);
   cluster_->set_on_command(nullptr);
+  cluster_->set_recovery_point_source(nullptr);
 }
 
 bool Api::Authorized(Access access, const std::string& token) const {
@@ -292,6 +299,18 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     return "/v1/snapshots";
   }
   if (s[1] == "jobs") {
+    if (s.size() == 4 && s[3] == "recover") {
+      if (!post) MethodNotAllowed(r, "POST");
+      std::string reason;
+      if (!r.body.empty()) {
+        const json body = Body(r);
+        StrictJson in(body);
+        reason = in.String("reason", "");
+        in.Finish();
+      }
+      respond(JsonResponse(202, cluster_->RecoverJob(s[2], reason, wall)));
+      return "/v1/jobs/{id}/recover";
+    }
     if (s.size() == 4 && s[3] == "snapshots") {
       if (!get) MethodNotAllowed(r, "GET");
       respond(SnapshotsAnswer(s[2]));

@@ -7,13 +7,8 @@
 namespace bulwark::controller {
 namespace {
 
-const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status", "probe_links"};
-
-std::string JobId(uint64_t number) {
-  char id[32];
-  std::snprintf(id, sizeof(id), "job-%06llu", static_cast<unsigned long long>(number));
-  return id;
-}
+const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status",
+                                     "probe_links", "launch_job",  "stop_job"};
 
 // Checks a command's arguments here, so a typo is a 400 to the operator rather than a
 // failure reported later by the agent.
@@ -49,6 +44,13 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     in.Int("pings", 20, 1, 1000);
     in.Int("bulk_bytes", 16 << 20, 0, int64_t{1} << 30);
     in.Int("timeout_ms", 10000, 100, 600000);
+  } else if (kind == "launch_job") {
+    if (in.String("job", "").empty()) in.Fail("job", "is required");
+    in.RequiredInt("attempt", 1, INT32_MAX);
+    if (in.StringList("argv").empty()) in.Fail("argv", "is required: the launcher and its arguments");
+  } else if (kind == "stop_job") {
+    if (in.String("job", "").empty()) in.Fail("job", "is required");
+    in.Int("wait_ms", 5000, 0, 600000);
   }
   in.Finish();
 }
@@ -242,7 +244,7 @@ void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, i
     const int64_t rank = d.value("rank", int64_t{-1}), pid = d.value("pid", int64_t{0});
     if (rank < 0) continue;
     std::string why;
-    if (kind == "agent.rank.ring_lost") {
+    if (kind == "agent.rank.ring_lost" && !d.value("requested", false)) {
       why = "vanished without finishing its ring (" + d.value("why", std::string("?")) + ")";
     } else if (kind == "agent.rank.exited" && !d.value("requested", false)) {
       const int64_t code = d.value("exit_code", int64_t{0}), signal = d.value("signal", int64_t{0});
@@ -251,6 +253,11 @@ void Cluster::AgentEvents(const std::string& node, const nlohmann::json& body, i
     }
     if (!why.empty()) diagnosis_.RankGone(node, rank, pid, why, e["time_ms"].get<int64_t>(), now_mono_ms);
   }
+  last_mono_ms_ = std::max(last_mono_ms_, now_mono_ms);
+  for (const auto& e : events) {
+    if (e["kind"].get<std::string>().rfind("agent.job.", 0) == 0) JobAgentEvent(node, e, now_wall_ms);
+  }
+  DriveJobs(now_wall_ms, now_mono_ms);
 }
 
 Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& body, int64_t now_wall_ms) {
@@ -260,7 +267,10 @@ Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& b
   c.kind = in.RequiredString("kind");
   bool known = false;
   for (const char* k : kCommandKinds) known = known || c.kind == k;
-  if (!known) in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status}, got '" + c.kind + "'");
+  if (!known) {
+    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job}, got '" +
+                        c.kind + "'");
+  }
   nlohmann::json args = in.Raw("args");
   if (args.is_null()) args = nlohmann::json::object();
   CheckCommandArgs(c.kind, args);
@@ -308,6 +318,7 @@ void Cluster::CommandResult(const std::string& node, uint64_t id, const nlohmann
     SelfCheckConcluded(node, id, ok, detail, now_wall_ms);
   }
   if (command->kind == "probe_links") ProbesConcluded(node, result, now_wall_ms);
+  if (command->kind == "launch_job" || command->kind == "stop_job") JobCommandDone(*command, now_wall_ms);
 }
 
 nlohmann::json Cluster::GetCommand(const std::string& node, uint64_t id) const {
@@ -324,43 +335,6 @@ nlohmann::json Cluster::NodeAction(const std::string& node, NodeInput input, con
   nlohmann::json j = ToJson(live.record);
   j["changed"] = changed;
   return j;
-}
-
-nlohmann::json Cluster::SubmitJob(const JobSpec& spec, int64_t now_wall_ms) {
-  for (const auto& [id, job] : jobs_) {
-    if (job.spec.name == spec.name && (job.state == "pending" || job.state == "running" || job.state == "recovering")) {
-      throw ApiError(409, "a job named '" + spec.name + "' is already " + job.state + " (" + id + ")");
-    }
-  }
-  JobRecord job;
-  job.id = JobId(next_job_number_);
-  job.spec = spec;
-  job.reason = "submitted; placement and launch arrive with recovery (issue 7)";
-  job.created_ms = job.updated_ms = now_wall_ms;
-  Commit({{RecordKind::kJobs, job.id, DumpJson(ToJson(job))}},
-         {{{"time_ms", now_wall_ms}, {"kind", "job.submitted"}, {"job", job.id}, {"name", spec.name}}}, true);
-  ++next_job_number_;
-  jobs_[job.id] = job;
-  return ToJson(job);
-}
-
-nlohmann::json Cluster::CancelJob(const std::string& id, int64_t now_wall_ms) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) throw ApiError(404, "unknown job '" + id + "'");
-  JobRecord job = it->second;
-  if (job.state == "cancelled" || job.state == "succeeded" || job.state == "failed") {
-    throw ApiError(409, "job '" + id + "' is already " + job.state);
-  }
-  const std::string before = job.state;
-  job.state = "cancelled";
-  job.reason = "cancelled by an operator";
-  job.updated_ms = now_wall_ms;
-  Commit({{RecordKind::kJobs, id, DumpJson(ToJson(job))}},
-         {{{"time_ms", now_wall_ms}, {"kind", "job.state"}, {"job", id}, {"from", before}, {"to", "cancelled"},
-           {"reason", job.reason}}},
-         true);
-  it->second = job;
-  return ToJson(job);
 }
 
 void Cluster::CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms) {

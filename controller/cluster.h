@@ -22,6 +22,8 @@
 #include "common/telemetry.h"
 #include "diagnostics/trace.h"
 #include "controller/job.h"
+#include "controller/launch_command.h"
+#include "controller/placement.h"
 #include "controller/node.h"
 #include "controller/node_health.h"
 #include "controller/state_store.h"
@@ -46,6 +48,13 @@ struct ClusterOptions {
   size_t commands_kept_per_node = 64;
   diagnostics::EngineOptions diagnosis;
   std::string diagnosis_trace;  // append every diagnosis input here (record/replay); "" = off
+  LaunchSettings launch;        // how jobs are launched (cluster_jobs.cpp)
+  // A job whose launch exits with an error and no verdict names a node within this long is
+  // recovered in place (a software fault: nothing to fence).
+  int64_t unattributed_exit_wait_ms = 2000;
+  int64_t stop_timeout_ms = 10000;       // stop phase: nodes that do not confirm by then are ignored
+  int64_t catalog_wait_ms = 10000;       // relaunch: how long to wait for the snapshot catalog to know the job
+  int64_t restore_timeout_ms = 300000;   // restore phase: no first step by then is a failed attempt
 };
 
 struct Command {
@@ -95,6 +104,8 @@ class Cluster {
   nlohmann::json GetCommand(const std::string& node, uint64_t id) const;
   nlohmann::json SubmitJob(const JobSpec& spec, int64_t now_wall_ms);
   nlohmann::json CancelJob(const std::string& id, int64_t now_wall_ms);
+  // Restarts a running job from its recovery point without a fault (nothing is fenced).
+  nlohmann::json RecoverJob(const std::string& id, const std::string& reason, int64_t now_wall_ms);
 
   nlohmann::json Summary(int64_t now_mono_ms) const;
   nlohmann::json Nodes(int64_t now_mono_ms) const;
@@ -113,6 +124,13 @@ class Cluster {
   // blames a node makes it suspect and asks it for a self-check, whose result confirms the
   // verdict (the node is isolated) or not (back to healthy). Call it a few times a second.
   void Diagnose(int64_t now_wall_ms, int64_t now_mono_ms);
+  // Launches pending jobs and moves recoveries through their phases (cluster_jobs.cpp).
+  // Call it a few times a second; events and command results also move them at once.
+  void DriveJobs(int64_t now_wall_ms, int64_t now_mono_ms);
+  // Where recoveries read a job's recovery point (the snapshot catalog).
+  void set_recovery_point_source(std::function<std::optional<uint64_t>(const std::string&)> f) {
+    recovery_point_ = std::move(f);
+  }
   // Opens the diagnosis trace when options ask for one; an error names the file.
   Status StartDiagnosisTrace();
 
@@ -154,7 +172,8 @@ class Cluster {
   nlohmann::json NodeJson(const LiveNode& node, int64_t now_mono_ms) const;
   int64_t lost_after_ms() const { return options_.heartbeat_interval_ms * options_.missed_beats; }
   // --- incidents (cluster_incidents.cpp) ---
-  void OpenIncident(const diagnostics::Verdict& verdict, int64_t now_wall_ms);
+  // Returns the incident's id.
+  std::string OpenIncident(const diagnostics::Verdict& verdict, int64_t now_wall_ms);
   // Slow communication: asks every node of the job to measure its links to the others.
   void RequestProbeMatrix(nlohmann::json& incident, int64_t now_wall_ms);
   // The open incidents waiting for `node` (those probing links, or those waiting for
@@ -169,6 +188,34 @@ class Cluster {
                           int64_t now_wall_ms);
   void StoreIncident(const nlohmann::json& incident, const std::string& event_kind, int64_t now_wall_ms);
   void LoadIncidents();
+  // --- jobs and recoveries (cluster_jobs.cpp) ---
+  // What a recovery knows only while this controller instance runs: after a restart each
+  // phase's work is done again (it is idempotent), so none of this is stored.
+  struct JobRuntime {
+    bool started_here = false;  // false: resumed after a controller restart
+    bool phase_started = false;
+    int64_t phase_started_mono_ms = 0;
+    std::map<uint64_t, std::string> stop_waits;  // stop_job command -> node
+    uint64_t launch_command = 0;
+    std::string launch_node;
+    int64_t failed_exit_mono_ms = 0;  // the launch exited with an error, no verdict yet
+    std::string failed_exit_reason;
+  };
+  void JobVerdict(const diagnostics::Verdict& v, const std::string& incident, int64_t now_wall_ms);
+  void JobAgentEvent(const std::string& node, const nlohmann::json& event, int64_t now_wall_ms);
+  void JobCommandDone(const Command& c, int64_t now_wall_ms);
+  JobRecord* RunningJobOn(const std::string& node);
+  void StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms);
+  void AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms);
+  void EnterPhase(JobRecord& job, RecoveryPhase phase, int64_t now_wall_ms);
+  void FinishRecovery(JobRecord& job, int64_t now_wall_ms);
+  void SetJobState(JobRecord& job, const std::string& state, const std::string& reason, int64_t now_wall_ms,
+                   nlohmann::json extra_event = nullptr);
+  void StoreJob(const JobRecord& job, const std::vector<nlohmann::json>& events);
+  void TryPlace(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms);
+  void SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, int64_t now_wall_ms);
+  bool Online(const LiveNode& node, int64_t now_mono_ms) const;
+  std::vector<PlacementCandidate> FreeNodes(int64_t now_mono_ms) const;
 
   StateStore* store_;
   ClusterOptions options_;
@@ -181,6 +228,9 @@ class Cluster {
   uint64_t next_incident_number_ = 1;
   diagnostics::RecordingEngine diagnosis_;
   std::set<std::string> open_incidents_;  // ids of incidents waiting for self-checks or link probes
+  std::map<std::string, JobRuntime> job_runtime_;
+  std::function<std::optional<uint64_t>(const std::string&)> recovery_point_;
+  int64_t last_mono_ms_ = 0;  // the newest monotonic time the cluster was given
   ClusterCounters counters_;
   std::function<void()> on_events_;
   std::function<void(const std::string&)> on_command_;

@@ -60,11 +60,12 @@ void Cluster::StoreIncident(const json& incident, const std::string& event_kind,
 void Cluster::Diagnose(int64_t now_wall_ms, int64_t now_mono_ms) {
   for (const auto& verdict : diagnosis_.Tick(now_mono_ms)) {
     ++counters_.verdicts;
-    OpenIncident(verdict, now_wall_ms);
+    const std::string incident = OpenIncident(verdict, now_wall_ms);
+    JobVerdict(verdict, incident, now_wall_ms);
   }
 }
 
-void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
+std::string Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
   const std::string id = IncidentId(next_incident_number_++);
   json incident = {{"id", id},
                    {"verdict", diagnostics::VerdictKindName(v.kind)},
@@ -88,7 +89,7 @@ void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
     RequestProbeMatrix(incident, now_wall_ms);
     StoreIncident(incident, "incident.opened", now_wall_ms);
     if (incident["state"] == "probing") open_incidents_.insert(id);
-    return;
+    return id;
   }
   if (!v.blames_node()) {
     incident["state"] = "noted";
@@ -96,7 +97,7 @@ void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
                                     ? "lateness moves between ranks: imbalance, no node is at fault"
                                     : "no single node is to blame: nothing fenced");
     StoreIncident(incident, "incident.opened", now_wall_ms);
-    return;
+    return id;
   }
   incident["state"] = "suspect";
   StoreIncident(incident, "incident.opened", now_wall_ms);
@@ -126,6 +127,7 @@ void Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wall_ms) {
   if (incident["pending"].empty()) incident["state"] = "confirmed";
   else open_incidents_.insert(id);
   StoreIncident(incident, "incident.updated", now_wall_ms);
+  return id;
 }
 
 void Cluster::RequestProbeMatrix(json& incident, int64_t now_wall_ms) {
@@ -223,6 +225,7 @@ void Cluster::ProbesConcluded(const std::string& node, const json& result, int64
 
 void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool ok, const std::string& detail,
                                  int64_t now_wall_ms) {
+  const bool fenced = Find(node).record.state.health == Health::kIsolated;
   SettleOpenIncidents(node, false, [&](json& incident) {
     incident["self_check_results"][node] = ok ? "passed" : "failed";
     Note(incident, now_wall_ms, "self-check on " + node + " (command " + std::to_string(command) + ") " +
@@ -232,7 +235,11 @@ void Cluster::SelfCheckConcluded(const std::string& node, uint64_t command, bool
       Note(incident, now_wall_ms, "node " + node + " isolated: the self-check confirms the verdict");
     } else if (incident["pending"].empty() && incident["state"] == "suspect") {  // still suspect: nothing failed
       incident["state"] = "unconfirmed";
-      Note(incident, now_wall_ms, "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
+      Note(incident, now_wall_ms, fenced ? "every blamed node passed its self-check: verdict unconfirmed"
+                                         : "every blamed node passed its self-check: back to healthy, verdict unconfirmed");
+    }
+    if (ok && fenced) {
+      Note(incident, now_wall_ms, "node " + node + " stays isolated (a recovery fenced it): readmit it when it is trusted");
     }
   }, now_wall_ms);
 }

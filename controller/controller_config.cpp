@@ -45,8 +45,20 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.straggler_min_slowdown_percent =
         diagnosis.Double("straggler_min_slowdown_percent", c.straggler_min_slowdown_percent, 1, 1000);
     c.imbalance_min_lost_percent = diagnosis.Double("imbalance_min_lost_percent", c.imbalance_min_lost_percent, 0, 100);
+    c.slow_communication_factor = diagnosis.Double("slow_communication_factor", c.slow_communication_factor, 1.1, 1000);
+    c.slow_communication_min_extra_us =
+        diagnosis.Double("slow_communication_min_extra_us", c.slow_communication_min_extra_us, 0, 1e9);
     c.diagnosis_trace = diagnosis.String("record", "");
     diagnosis.Finish();
+    auto launch = root.Map("launch");
+    c.launch_mpirun = launch.String("mpirun", c.launch_mpirun);
+    if (c.launch_mpirun.empty()) launch.Fail("mpirun", "must name the MPI launcher");
+    c.launch_rsh_agent = launch.String("rsh_agent", "");
+    c.launch_hook_library = launch.String("hook_library", "");
+    c.launch_mpirun_args = launch.StringList("mpirun_args");
+    c.launch_stop_timeout_ms = launch.Int("stop_timeout_ms", c.launch_stop_timeout_ms, 100, 600000);
+    c.launch_restore_timeout_ms = launch.Int("restore_timeout_ms", c.launch_restore_timeout_ms, 1000, 86400000);
+    launch.Finish();
     root.Finish();
   } catch (const ConfigError& e) {
     return Status::Error(e.what());

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -30,7 +31,16 @@ struct ControllerConfig {
   int64_t crash_settle_ms = 500;
   double straggler_min_slowdown_percent = 10;
   double imbalance_min_lost_percent = 10;
+  double slow_communication_factor = 3;          // the transfer this many times its baseline...
+  double slow_communication_min_extra_us = 500;  // ...and this much more: a slow_communication verdict
   std::string diagnosis_trace;  // record every diagnosis input here ("" = off)
+  // Launching jobs (issue 7): run by each job's first node's agent.
+  std::string launch_mpirun = "mpirun";
+  std::string launch_rsh_agent;  // Open MPI's plm_rsh_agent; "" = ssh
+  std::string launch_hook_library;  // LD_PRELOADed into every rank; "" = none
+  std::vector<std::string> launch_mpirun_args;
+  int64_t launch_stop_timeout_ms = 10000;
+  int64_t launch_restore_timeout_ms = 300000;
 };
 
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);

@@ -121,7 +121,19 @@ std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterU
          // windows with up to 25% of compute lost to moving lateness (measured with bulwarkctl
          // replay on recorded clean runs), so verdicts need more than that.
          "diagnosis: {hang_ms: " + std::to_string(o.hang_ms) +
-         ", straggler_min_slowdown_percent: 30, imbalance_min_lost_percent: 35, record: " + dir + "/diagnosis.jsonl}\n";
+         ", straggler_min_slowdown_percent: 30, imbalance_min_lost_percent: 35,\n"
+         // Jobs' ranks talk over loopback TCP between logical nodes, on the cores that also
+         // erasure-code their snapshots: a 4-node job's transfers grew 3.4x with nothing
+         // broken, which named two healthy NICs slow. Links here are slowed on purpose only.
+         "            slow_communication_factor: 10, slow_communication_min_extra_us: 5000,\n"
+         "            record: " + dir + "/diagnosis.jsonl}\n"
+         // Jobs reach the logical nodes the way they would reach hosts: mpirun starts its
+         // daemon "on" each node through a remote-launch agent, here one that runs it locally.
+         "launch:\n"
+         "  mpirun: " + o.bin_dir + "/bulwark-mpirun\n"
+         "  rsh_agent: " + o.bin_dir + "/bulwark-launch-local\n"
+         "  hook_library: " + o.bin_dir + "/../lib/libbulwark-pmpi.so\n"
+         "  mpirun_args: [--bind-to, none]\n";
 }
 
 std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,

@@ -46,6 +46,8 @@ Cluster:
   command NAME KIND [--args JSON] [--wait]
                                   run self_check, report_status, start_ranks or stop_ranks on a node's agent
   jobs | job ID | job submit FILE.yaml | job cancel ID
+                                  a job: its nodes, its state, and every recovery's timeline
+  recover JOB [--reason T]        restart a running job from its recovery point in peers' memory
   incidents | incident ID         verdicts, the nodes they blame, and how the self-checks settled them
   diag NAME [--mpi-with N1,N2]    run a node's self-checks now (with round trips to the other agents);
                                   the MPI check spans NAME and the named nodes (default: 2 ranks on NAME)
@@ -181,6 +183,40 @@ int Events(Api& api, const Options& o) {
     std::fflush(stdout);
   } while (follow);
   return kOk;
+}
+
+// A job for people: where it runs, its state, and each recovery as a timeline from the
+// fault, phase by phase, with the time to repair split the way it is measured.
+void PrintJob(const json& job) {
+  std::printf("%s (%s): %s — %s\n", Str(job, "id").c_str(), Str(job["spec"], "name").c_str(), Str(job, "state").c_str(),
+              Str(job, "reason").c_str());
+  std::string nodes;
+  for (const auto& n : job.value("placement", json::array())) nodes += " " + n.get<std::string>();
+  std::printf("  nodes:%s (attempt %d, restarts %d of %d)\n", nodes.empty() ? " none yet" : nodes.c_str(),
+              job.value("attempt", 0), job.value("restarts", 0), job["spec"].value("restart_budget", 0));
+  json recoveries = job.value("recoveries", json::array());
+  if (job.value("recovery", json()).is_object()) recoveries.push_back(job["recovery"]);
+  int n = 0;
+  for (const auto& r : recoveries) {
+    const bool open = &r == &recoveries.back() && job.value("recovery", json()).is_object();
+    std::printf("  recovery %d%s (%s%s): %s\n", ++n, open ? ", in progress" : "", Str(r, "trigger").c_str(),
+                Str(r, "incident").empty() ? "" : (", " + Str(r, "incident")).c_str(), Str(r, "reason").c_str());
+    const int64_t fault = r.value("fault_ms", int64_t{0});
+    std::printf("    %+8lld ms  fault\n", 0LL);
+    std::printf("    %+8lld ms  verdict: recovery decided\n", static_cast<long long>(r.value("detected_ms", fault) - fault));
+    for (const auto& m : r.value("marks", json::array())) {
+      std::printf("    %+8lld ms  %s\n", static_cast<long long>(m.value("time_ms", fault) - fault), Str(m, "what").c_str());
+    }
+    if (open && !Str(r, "waiting_for").empty()) std::printf("    waiting for %s\n", Str(r, "waiting_for").c_str());
+    const json mttr = r.value("mttr_ms", json::object());
+    std::string split;
+    for (const char* phase : {"detect", "isolate", "relaunch", "restore", "first_step"}) {
+      if (mttr.contains(phase)) split += std::string(split.empty() ? "" : ", ") + phase + " " + mttr[phase].dump() + " ms";
+    }
+    if (mttr.contains("total")) std::printf("    time to repair %s ms: %s\n", mttr["total"].dump().c_str(), split.c_str());
+  }
+  const json last = job.value("result", json::object()).value("last", json());
+  if (last.is_object()) std::printf("  last step %s, digest %s\n", last.value("step", json()).dump().c_str(), Str(last, "digest").c_str());
 }
 
 int JobSubmit(Api& api, const Options& o, const std::string& path) {
@@ -468,10 +504,21 @@ int Dispatch(Options& o) {
       if (int rc = api.Call("DELETE", "/v1/jobs/" + http::UrlEncode(a[2]), nullptr, &out)) return rc;
     } else if (a.size() == 2) {
       if (int rc = api.Call("GET", "/v1/jobs/" + http::UrlEncode(a[1]), nullptr, &out)) return rc;
+      if (!o.json_output) return PrintJob(out), kOk;
     } else {
       return Usage("usage: job ID | job submit FILE.yaml | job cancel ID");
     }
     std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  if (a[0] == "recover") {
+    if (int rc = need(2, "usage: recover JOB [--reason T]")) return rc;
+    json body = json::object(), out;
+    if (o.flags.count("reason")) body["reason"] = o.flags["reason"];
+    if (int rc = api.Call("POST", "/v1/jobs/" + http::UrlEncode(a[1]) + "/recover", body, &out)) return rc;
+    if (o.json_output) return std::printf("%s\n", out.dump(2).c_str()), kOk;
+    std::printf("%s: %s (restart %d of %d)\n", a[1].c_str(), Str(out, "state").c_str(), out.value("restarts", 0),
+                out["spec"].value("restart_budget", 0));
     return kOk;
   }
   if (a[0] == "incident") {

@@ -25,6 +25,18 @@ JobSpec ParseJobSpec(const nlohmann::json& body) {
   snapshot.Finish();
   spec.spares = static_cast<int>(in.Int("spares", 1, 0, 4096));
   spec.restart_budget = static_cast<int>(in.Int("restart_budget", 3, 0, 1000));
+  spec.spare_policy = in.String("spare_policy", "wait");
+  if (spec.spare_policy != "wait" && spec.spare_policy != "shrink") {
+    in.Fail("spare_policy", "must be 'wait' or 'shrink', got '" + spec.spare_policy + "'");
+  }
+  spec.evict_stragglers = in.Bool("evict_stragglers", false);
+  auto env = in.Object("env");
+  const auto env_json = body.value("env", nlohmann::json::object());
+  for (const auto& [key, value] : env_json.items()) {
+    if (key.empty() || key.find('=') != std::string::npos) env.Fail(key, "is not a valid environment variable name");
+    spec.env[key] = env.RequiredString(key);
+  }
+  env.Finish();
   in.Finish();
   return spec;
 }
@@ -37,12 +49,25 @@ nlohmann::json ToJson(const JobSpec& spec) {
           {"nic_class", spec.nic_class},
           {"snapshot", {{"every_steps", spec.snapshot_every_steps}, {"k", spec.snapshot_k}, {"m", spec.snapshot_m}}},
           {"spares", spec.spares},
-          {"restart_budget", spec.restart_budget}};
+          {"restart_budget", spec.restart_budget},
+          {"spare_policy", spec.spare_policy},
+          {"evict_stragglers", spec.evict_stragglers},
+          {"env", spec.env}};
 }
 
 nlohmann::json ToJson(const JobRecord& job) {
-  return {{"id", job.id},         {"spec", ToJson(job.spec)},       {"state", job.state},
-          {"reason", job.reason}, {"created_ms", job.created_ms}, {"updated_ms", job.updated_ms}};
+  return {{"id", job.id},
+          {"spec", ToJson(job.spec)},
+          {"state", job.state},
+          {"reason", job.reason},
+          {"created_ms", job.created_ms},
+          {"updated_ms", job.updated_ms},
+          {"placement", job.placement},
+          {"attempt", job.attempt},
+          {"restarts", job.restarts},
+          {"recovery", job.recovery ? ToJson(*job.recovery) : nlohmann::json()},
+          {"recoveries", job.recoveries},
+          {"result", job.result}};
 }
 
 JobRecord JobRecordFromJson(const nlohmann::json& j) {
@@ -53,6 +78,13 @@ JobRecord JobRecordFromJson(const nlohmann::json& j) {
   job.reason = j.at("reason").get<std::string>();
   job.created_ms = j.at("created_ms").get<int64_t>();
   job.updated_ms = j.at("updated_ms").get<int64_t>();
+  // Jobs stored before placement existed lack the fields below.
+  job.placement = j.value("placement", std::vector<std::string>{});
+  job.attempt = j.value("attempt", 0);
+  job.restarts = j.value("restarts", 0);
+  if (j.contains("recovery") && j["recovery"].is_object()) job.recovery = RecoveryFromJson(j["recovery"]);
+  job.recoveries = j.value("recoveries", nlohmann::json::array());
+  job.result = j.value("result", nlohmann::json::object());
   return job;
 }
 

@@ -1,12 +1,17 @@
-// A job as submitted (JobSpec) and as the controller tracks it (JobRecord). Issue 7 adds
-// placement and launching; today a job is recorded, listed and cancelled.
+// A job as submitted (JobSpec) and as the controller tracks it (JobRecord): where it runs,
+// which launch attempt is current, and the recovery in progress (recovery.h), all stored so
+// a controller restart picks up where it stopped.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "controller/recovery.h"
 
 namespace bulwark::controller {
 
@@ -21,6 +26,9 @@ struct JobSpec {
   int snapshot_m = 1;             // parity fragments
   int spares = 1;                 // spares to keep ready for this job
   int restart_budget = 3;         // recoveries before the job is failed
+  std::string spare_policy = "wait";  // no spare left: "wait" for one, or "shrink" to fewer nodes
+  bool evict_stragglers = false;  // a straggler verdict restarts the job without that node
+  std::map<std::string, std::string> env;  // given to every rank (the environment contract wins)
 };
 
 // Strict: unknown fields and bad values are JsonError naming the field.
@@ -34,6 +42,12 @@ struct JobRecord {
   std::string reason;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+  std::vector<std::string> placement;  // node of each rank block, in rank order
+  int attempt = 0;                     // launches so far; events from older attempts are stale
+  int restarts = 0;                    // recoveries started, against the restart budget
+  std::optional<Recovery> recovery;    // while recovering
+  nlohmann::json recoveries = nlohmann::json::array();  // finished recoveries with their timelines
+  nlohmann::json result = nlohmann::json::object();     // the last line the job printed, its exit
 };
 
 nlohmann::json ToJson(const JobRecord& job);

@@ -43,6 +43,7 @@ void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, 
     try {
       cluster->CheckHeartbeats(WallMs(), MonotonicMs());
       cluster->Diagnose(WallMs(), MonotonicMs());
+      cluster->DriveJobs(WallMs(), MonotonicMs());
     } catch (const std::exception& e) {
       Log(std::string("heartbeat check failed: ") + e.what());
     }
@@ -98,7 +99,13 @@ int Run(int argc, char** argv) {
   cluster_options.diagnosis.crash_settle_ms = config->crash_settle_ms;
   cluster_options.diagnosis.min_slowdown_percent = config->straggler_min_slowdown_percent;
   cluster_options.diagnosis.imbalance_min_lost_fraction = config->imbalance_min_lost_percent / 100;
+  cluster_options.diagnosis.transfer.factor = config->slow_communication_factor;
+  cluster_options.diagnosis.transfer.min_extra_us = config->slow_communication_min_extra_us;
   cluster_options.diagnosis_trace = config->diagnosis_trace;
+  cluster_options.launch = {config->launch_mpirun, config->launch_rsh_agent, config->launch_hook_library,
+                            config->launch_mpirun_args};
+  cluster_options.stop_timeout_ms = config->launch_stop_timeout_ms;
+  cluster_options.restore_timeout_ms = config->launch_restore_timeout_ms;
   Cluster cluster(store->get(), cluster_options, NewToken().substr(0, 16));
   if (Status traced = cluster.StartDiagnosisTrace(); !traced.ok()) {
     std::fprintf(stderr, "bulwark-controller: %s\n", traced.message().c_str());

@@ -158,6 +158,10 @@ Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec) {
         } else if (key == "rank") {
           p.rank = std::stoi(value, &used);
           has_rank = p.rank >= 0;
+        } else if (key == "node") {
+          p.node = value;
+          used = value.size();
+          if (value.empty()) throw std::invalid_argument(value);
         } else if (key == "percent") {
           p.percent = std::stod(value, &used);
           has_percent = p.percent >= 0;
@@ -170,7 +174,10 @@ Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec) {
       }
     }
     if (!has_step) return Status::Error("BULWARK_FAULTS: '" + item + "': needs step=N with N >= 1");
-    if (!has_rank) return Status::Error("BULWARK_FAULTS: '" + item + "': needs rank=R with R >= 0");
+    if (!has_rank && p.node.empty()) {
+      return Status::Error("BULWARK_FAULTS: '" + item + "': needs rank=R with R >= 0, or node=NAME");
+    }
+    if (!has_rank) p.rank = -1;
     if ((p.kind == FaultKind::kSlow || p.kind == FaultKind::kJitter) && !has_percent) {
       return Status::Error("BULWARK_FAULTS: '" + item + "': a " + kind + " fault needs percent=X");
     }

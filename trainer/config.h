@@ -40,8 +40,10 @@ enum class FaultKind { kCrash, kHang, kSlow, kJitter };
 struct FaultPoint {
   FaultKind kind = FaultKind::kCrash;
   int64_t step = 0;  // the step (1-based) at which it fires; slow: from this step on
-  int rank = 0;
+  int rank = 0;        // -1: every rank on `node`
   double percent = 0;  // slow and jitter: extra compute as a percentage of the step's compute
+  std::string node;    // "": any node; else only where BULWARK_NODE is this (a faulty machine:
+                       // once the job moves off it, the fault is gone)
 };
 
 struct TrainConfig {
@@ -63,6 +65,7 @@ Result<TrainConfig> ParseTrainConfig(const std::string& yaml_text, const std::st
 
 // Fault points from the environment, e.g.
 //   BULWARK_FAULTS="crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2;jitter:step=1:rank=3:percent=40"
+// A fault may name a node instead of (or beside) a rank: "crash:step=10:node=node-02".
 Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec);
 
 const char* FaultKindName(FaultKind kind);

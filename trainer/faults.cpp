@@ -24,9 +24,10 @@ void Announce(const char* kind, int rank, int64_t step, double compute_ms = -1, 
 
 }  // namespace
 
-FaultInjector::FaultInjector(std::vector<FaultPoint> points, int rank) : rank_(rank) {
-  for (const auto& p : points)
-    if (p.rank == rank) points_.push_back(p);
+FaultInjector::FaultInjector(std::vector<FaultPoint> points, int rank, const std::string& node) : rank_(rank) {
+  for (const auto& p : points) {
+    if ((p.rank == rank || p.rank == -1) && (p.node.empty() || p.node == node)) points_.push_back(p);
+  }
 }
 
 void FaultInjector::BeforeStep(int64_t step) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "trainer/config.h"
@@ -12,7 +13,8 @@ namespace bulwark::train {
 
 class FaultInjector {
  public:
-  FaultInjector(std::vector<FaultPoint> points, int rank);
+  // `node` is where this rank runs (BULWARK_NODE; "" when unknown).
+  FaultInjector(std::vector<FaultPoint> points, int rank, const std::string& node);
 
   // Start of step `step` (1-based): a crash fault kills this process with SIGKILL.
   void BeforeStep(int64_t step) const;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ constexpr const char* kUsage =
     "  BULWARK_SNAPSHOT_PREFIX  the agent's shared-memory prefix (default 'bulwark')\n"
     "  BULWARK_AGENT_URL  the local agent: --restore-from-memory asks it first to bring the job's\n"
     "                     recovery point into local memory (rebuilt from peers if need be)\n"
+    "  BULWARK_SNAPSHOT_EVERY  as --snapshot-every, when the flag is not given\n"
+    "  BULWARK_RESTORE_STEP    restore exactly this step from memory (as --restore-from-memory);\n"
+    "                     a controller's relaunch sets it to the job's recovery point\n"
     "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
 
 struct Options {
@@ -49,6 +53,7 @@ struct Options {
   std::string resume_dir;
   int64_t snapshot_every = 0;
   bool restore_from_memory = false;
+  std::optional<uint64_t> restore_step;
 };
 
 bool ParseInt(const char* text, int64_t min, int64_t* out) {
@@ -97,6 +102,17 @@ Result<Options> ParseArgs(int argc, char** argv) {
     }
   }
   if (o.config_path.empty()) return Status::Error("--config is required");
+  // The environment contract of a controller's launch (controller/launch_command.h).
+  int64_t n = 0;
+  if (const char* every = std::getenv("BULWARK_SNAPSHOT_EVERY"); every && *every && o.snapshot_every == 0) {
+    if (!ParseInt(every, 1, &n)) return Status::Error("BULWARK_SNAPSHOT_EVERY must be a step count >= 1, got '" + std::string(every) + "'");
+    o.snapshot_every = n;
+  }
+  if (const char* step = std::getenv("BULWARK_RESTORE_STEP"); step && *step) {
+    if (!ParseInt(step, 0, &n)) return Status::Error("BULWARK_RESTORE_STEP must be a step >= 0, got '" + std::string(step) + "'");
+    o.restore_from_memory = true;
+    o.restore_step = static_cast<uint64_t>(n);
+  }
   return o;
 }
 
@@ -116,9 +132,11 @@ std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" 
 
 // POST {agent}/v1/snapshots/restore; the agent answers once the rank's slot of the job's
 // recovery point is in local memory, or says why it cannot be (never with wrong bytes).
-Status AskAgentToRestore(const std::string& agent_url, const std::string& job, int rank) {
+Status AskAgentToRestore(const std::string& agent_url, const std::string& job, int rank, std::optional<uint64_t> step) {
   http::Client client(agent_url, "", 300000);
-  auto r = client.Send("POST", "/v1/snapshots/restore", nlohmann::json{{"job", job}, {"rank", rank}}.dump());
+  nlohmann::json request = {{"job", job}, {"rank", rank}};
+  if (step) request["step"] = *step;
+  auto r = client.Send("POST", "/v1/snapshots/restore", request.dump());
   if (!r.ok()) return Status::Error("cannot reach the agent at " + agent_url + ": " + r.status().message());
   const auto body = nlohmann::json::parse(r->body, nullptr, false);
   if (r->status != 200) {
@@ -179,11 +197,11 @@ int Run(int argc, char** argv, MpiComm& comm) {
     // local memory (rebuilt from peers' fragments if this node is new or lost it).
     if (const char* agent = std::getenv("BULWARK_AGENT_URL"); agent && *agent) {
       const char* job = std::getenv("BULWARK_JOB_ID");
-      Status asked = AskAgentToRestore(agent, job && *job ? job : "train", comm.rank());
+      Status asked = AskAgentToRestore(agent, job && *job ? job : "train", comm.rank(), opt.restore_step);
       if (!asked.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), asked.message().c_str());
     }
     // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.
-    s = trainer.RestoreSnapshot(*snapshots);
+    s = trainer.RestoreSnapshot(*snapshots, opt.restore_step);
     if (s.ok()) s = snapshots->RollBackTo(static_cast<uint64_t>(trainer.step()));
     if (!s.ok()) snapshots->Discard();  // starting over: old versions are not this run's
     if (leader) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 
 #include "common/digest.h"
@@ -44,7 +45,7 @@ Trainer::Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoad
       shard_(ShardOf(padded_count_, comm.rank(), comm.size())),
       optimizer_(config.optim, model_.layout(), shard_),
       loader_(std::move(loader)),
-      faults_(config.faults, comm.rank()),
+      faults_(config.faults, comm.rank(), std::getenv("BULWARK_NODE") ? std::getenv("BULWARK_NODE") : ""),
       params_(padded_count_, 0.f),
       grads_(padded_count_, 0.f),
       grad_shard_(shard_.size(), 0.f),
@@ -123,12 +124,13 @@ Status Trainer::SnapshotState(snapshot::SnapshotClient& client) {
   return s.ok() ? client.Commit() : s;
 }
 
-Status Trainer::RestoreSnapshot(const snapshot::SnapshotClient& client) {
+Status Trainer::RestoreSnapshot(const snapshot::SnapshotClient& client, std::optional<uint64_t> wanted) {
   // A crash between two ranks' commits leaves them one step apart; each keeps its previous
-  // version too, so the oldest of the newest steps is held by all.
+  // version too, so the oldest of the newest steps is held by all. A controller that names
+  // the step (its recovery point) gets exactly that one.
   const auto latest = client.Latest();
   const auto all = comm_.AllGatherU64(latest ? *latest : UINT64_MAX);  // UINT64_MAX: none
-  const uint64_t step = *std::min_element(all.begin(), all.end());
+  const uint64_t step = wanted ? *wanted : *std::min_element(all.begin(), all.end());
   if (std::find(all.begin(), all.end(), UINT64_MAX) != all.end()) {
     return Status::Error("not every rank holds a snapshot in memory");
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,7 @@ class Trainer {
   Status SnapshotState(snapshot::SnapshotClient& client);
   // Collective: the ranks agree on the newest step every one of them holds and restore it;
   // fails on every rank (nothing changed) if any rank cannot.
-  Status RestoreSnapshot(const snapshot::SnapshotClient& client);
+  Status RestoreSnapshot(const snapshot::SnapshotClient& client, std::optional<uint64_t> step = std::nullopt);
 
   uint64_t ParameterDigest() const;
   size_t parameter_count() const { return layout_count_; }

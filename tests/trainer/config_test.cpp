@@ -123,11 +123,23 @@ TEST(ConfigTest, FaultSpecFromEnvironment) {
   EXPECT_NE(ParseFaultSpec("explode:step=1:rank=0").status().message().find("kind must be"), std::string::npos);
 }
 
+TEST(ConfigTest, AFaultMayBelongToANodeInsteadOfARank) {
+  auto r = ParseFaultSpec("crash:step=10:node=node-02;slow:step=1:rank=3:node=node-04:percent=20");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].rank, -1) << "every rank on that node";
+  EXPECT_EQ((*r)[0].node, "node-02");
+  EXPECT_EQ((*r)[1].rank, 3);
+  EXPECT_EQ((*r)[1].node, "node-04");
+  EXPECT_EQ(ParseFaultSpec("crash:step=10").status().message(),
+            "BULWARK_FAULTS: 'crash:step=10': needs rank=R with R >= 0, or node=NAME");
+  EXPECT_FALSE(ParseFaultSpec("crash:step=10:node=").ok());
+}
+
 TEST(ConfigTest, FingerprintIgnoresStepsAndFaultsButNotModel) {
   auto a = ParseTrainConfig(kValid, "a").value();
   auto b = a;
   b.steps = 1000;
-  b.faults.push_back({FaultKind::kCrash, 3, 0, 0});
+  b.faults.push_back({FaultKind::kCrash, 3, 0, 0, ""});
   EXPECT_EQ(a.Fingerprint(), b.Fingerprint());
   b.model.n_layers = 3;
   EXPECT_NE(a.Fingerprint(), b.Fingerprint());

@@ -79,7 +79,7 @@ TEST(TrainerSoloTest, StateRangesNameTheWholeRankState) {
 TEST(TrainerSoloTest, FaultForRankOutsideTheWorldIsAnError) {
   SoloComm comm;
   TrainConfig c = Tiny();
-  c.faults.push_back({FaultKind::kCrash, 3, 2, 0});
+  c.faults.push_back({FaultKind::kCrash, 3, 2, 0, ""});
   auto t = Trainer::Create(c, comm);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("faults[0].rank 2 is outside the world of 1 ranks"), std::string::npos);

@@ -1,0 +1,59 @@
+// Launches a job's mpirun when this agent is the job's launcher, and stops a job's ranks on
+// this node. A launch runs in its own process group with its output teed to
+// <work_dir>/<job>.<attempt>.log; a thread per launch reads the output and reports, as
+// events: the ranks restored their state (the trainer's "restored step" line), the first
+// step done after the launch (its first `{"step":…}` line), and the exit with its code and
+// the last step line. Thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+
+namespace bulwark::agent {
+
+class JobLauncher {
+ public:
+  using EventSink = std::function<void(nlohmann::json event)>;
+  // `procfs` is /proc (tests may point elsewhere), used to find a job's ranks by environment.
+  JobLauncher(std::string node, std::string work_dir, std::string procfs, EventSink sink);
+  ~JobLauncher();  // kills what it launched, joins its threads
+
+  // Starts argv (mpirun …). A launch of the same job still running is killed first: only
+  // the newest attempt of a job runs.
+  Result<nlohmann::json> Launch(const std::string& job, int attempt, const std::vector<std::string>& argv);
+  // Kills the job's launch on this agent (its whole process group) and every process on
+  // this node whose environment has BULWARK_JOB_ID=job and BULWARK_NODE=<this node>, and
+  // waits up to `wait_ms` for them to be gone. Returns {killed: [pids], launch_killed}.
+  nlohmann::json Stop(const std::string& job, int64_t wait_ms);
+  // Whether `pid` was killed by a Stop: its ring vanishing is no crash.
+  bool WasStopped(pid_t pid) const;
+
+ private:
+  struct Launch_ {
+    int attempt = 0;
+    pid_t pgid = 0;
+    std::thread reader;
+  };
+  void Watch(std::string job, int attempt, pid_t pid, int out_fd, std::string log_path);
+  std::vector<pid_t> FindJobProcesses(const std::string& job) const;
+
+  std::string node_, work_dir_, procfs_;
+  EventSink sink_;
+  mutable std::mutex mu_;
+  std::map<std::string, Launch_> launches_;  // by job
+  std::vector<std::thread> finished_;        // readers of replaced launches, joined at the end
+  std::set<pid_t> stopped_;
+};
+
+}  // namespace bulwark::agent

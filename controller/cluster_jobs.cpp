@@ -1,0 +1,468 @@
+// Jobs: placement, launch through one agent's mpirun, and recovery (recovery.h) from a
+// verdict, a failed exit, an operator's request or a drain. Every state change and every
+// recovery phase is stored (with its event) before its work is sent to agents.
+#include <algorithm>
+#include <cstdio>
+
+#include "common/strict_json.h"
+#include "controller/cluster.h"
+
+namespace bulwark::controller {
+namespace {
+
+using nlohmann::json;
+
+std::string JobId(uint64_t number) {
+  char id[32];
+  std::snprintf(id, sizeof(id), "job-%06llu", static_cast<unsigned long long>(number));
+  return id;
+}
+
+bool Active(const JobRecord& job) { return job.state == "running" || job.state == "recovering"; }
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+// Verdicts that mean the job cannot go on as placed. A straggler only by the job's policy;
+// imbalance, slow links and communication hangs blame no node.
+bool StopsTheJob(const diagnostics::Verdict& v, const JobSpec& spec) {
+  switch (v.kind) {
+    case diagnostics::VerdictKind::kCrash:
+    case diagnostics::VerdictKind::kNodeLost:
+    case diagnostics::VerdictKind::kHang:
+      return true;
+    case diagnostics::VerdictKind::kStraggler:
+      return spec.evict_stragglers;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// --- operators ------------------------------------------------------------------------
+
+json Cluster::SubmitJob(const JobSpec& spec, int64_t now_wall_ms) {
+  for (const auto& [id, job] : jobs_) {
+    if (job.spec.name == spec.name && (job.state == "pending" || Active(job))) {
+      throw ApiError(409, "a job named '" + spec.name + "' is already " + job.state + " (" + id + ")");
+    }
+  }
+  JobRecord job;
+  job.id = JobId(next_job_number_);
+  job.spec = spec;
+  job.reason = "submitted: waiting for placement";
+  job.created_ms = job.updated_ms = now_wall_ms;
+  ++next_job_number_;
+  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.submitted"}, {"job", job.id}, {"name", spec.name}}});
+  jobs_[job.id] = job;
+  DriveJobs(now_wall_ms, last_mono_ms_);
+  return ToJson(jobs_[job.id]);
+}
+
+json Cluster::CancelJob(const std::string& id, int64_t now_wall_ms) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) throw ApiError(404, "unknown job '" + id + "'");
+  JobRecord& job = it->second;
+  if (job.state == "cancelled" || job.state == "succeeded" || job.state == "failed") {
+    throw ApiError(409, "job '" + id + "' is already " + job.state);
+  }
+  job.recovery.reset();
+  SetJobState(job, "cancelled", "cancelled by an operator", now_wall_ms);
+  for (const auto& node : job.placement) {
+    auto n = nodes_.find(node);
+    if (n != nodes_.end() && Online(n->second, last_mono_ms_)) {
+      EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", id}}}}, now_wall_ms);
+    }
+  }
+  return ToJson(job);
+}
+
+json Cluster::RecoverJob(const std::string& id, const std::string& reason, int64_t now_wall_ms) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) throw ApiError(404, "unknown job '" + id + "'");
+  JobRecord& job = it->second;
+  if (job.state != "running") throw ApiError(409, "job '" + id + "' is " + job.state + ": only a running job can be recovered");
+  Recovery r;
+  r.trigger = "operator";
+  r.reason = reason.empty() ? "requested by an operator" : reason;
+  r.fault_ms = now_wall_ms;
+  StartRecovery(job, r, now_wall_ms);
+  DriveJobs(now_wall_ms, last_mono_ms_);
+  return ToJson(job);
+}
+
+// --- inputs -----------------------------------------------------------------------------
+
+JobRecord* Cluster::RunningJobOn(const std::string& node) {
+  for (auto& [id, job] : jobs_) {
+    if (Active(job) && Contains(job.placement, node)) return &job;
+  }
+  return nullptr;
+}
+
+void Cluster::JobVerdict(const diagnostics::Verdict& v, const std::string& incident, int64_t now_wall_ms) {
+  if (!v.blames_node()) return;
+  for (const auto& node : v.nodes) {
+    JobRecord* job = RunningJobOn(node);
+    if (!job || !StopsTheJob(v, job->spec)) continue;
+    const std::string why = std::string(diagnostics::VerdictKindName(v.kind)) + " on " + node + ": " + v.evidence;
+    if (job->state == "running") {
+      Recovery r;
+      r.trigger = "verdict";
+      r.culprits = {node};
+      r.reason = why;
+      r.incident = incident;
+      r.fault_ms = v.detail.value("event_ms", int64_t{0});  // a crash: when the agent saw the rank go
+      StartRecovery(*job, r, now_wall_ms);
+      continue;
+    }
+    // Recovering. Before the relaunch, rank deaths are the echo of the job being stopped;
+    // only a node lost matters (the spare phase replaces every node that is not healthy).
+    Recovery& r = *job->recovery;
+    if (r.phase != RecoveryPhase::kRestore) continue;
+    // A second fault while the relaunched job restores: recover again, this node fenced too.
+    Recovery again = r;
+    again.trigger = "verdict";
+    again.reason = "during recovery: " + why;
+    again.incident = incident;
+    if (!Contains(again.culprits, node)) again.culprits.push_back(node);
+    again.marks.clear();
+    again.fault_ms = 0;
+    StartRecovery(*job, again, now_wall_ms);
+  }
+  DriveJobs(now_wall_ms, last_mono_ms_);
+}
+
+void Cluster::JobAgentEvent(const std::string& node, const json& event, int64_t now_wall_ms) {
+  const json& d = event["detail"];
+  auto it = jobs_.find(d.value("job", std::string()));
+  if (it == jobs_.end()) return;
+  JobRecord& job = it->second;
+  if (d.value("attempt", -1) != job.attempt) return;  // an older launch: stale
+  const std::string kind = event["kind"];
+  const int64_t at = event.value("time_ms", now_wall_ms);
+  if (kind == "agent.job.exited") {
+    const int code = d.value("exit_code", -1), signal = d.value("signal", 0);
+    job.result = {{"exit_code", code}, {"signal", signal}, {"node", node}, {"log", d.value("log", "")},
+                  {"last", d.value("last", json())}};
+    if (job.state == "running" && code == 0) {
+      SetJobState(job, "succeeded", "the job exited with code 0", now_wall_ms);
+    } else if (Active(job)) {
+      // Usually a verdict follows within a moment and names the node; if none does, the
+      // job is recovered where it is (DriveJobs).
+      JobRuntime& rt = job_runtime_[job.id];
+      rt.failed_exit_mono_ms = last_mono_ms_;
+      rt.failed_exit_reason = signal ? "the launch was killed by signal " + std::to_string(signal)
+                                     : "the job exited with code " + std::to_string(code);
+      StoreJob(job, {});
+    }
+  } else if (job.state == "recovering" && job.recovery->phase == RecoveryPhase::kRestore) {
+    if (kind == "agent.job.restored" && !MarkTime(*job.recovery, "restored")) {
+      job.recovery->marks.emplace_back("restored", at);
+      StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.recovery"}, {"job", job.id}, {"phase", "restored"},
+                      {"step", d.value("step", json())}}});
+    } else if (kind == "agent.job.first_step") {
+      job.recovery->marks.emplace_back("first_step", at);
+      job.result["first_step"] = d;
+      FinishRecovery(job, now_wall_ms);
+    }
+  }
+}
+
+void Cluster::JobCommandDone(const Command& c, int64_t now_wall_ms) {
+  auto it = jobs_.find(c.args.value("job", std::string()));
+  if (it == jobs_.end()) return;
+  JobRecord& job = it->second;
+  JobRuntime& rt = job_runtime_[job.id];
+  if (c.kind == "stop_job") {
+    rt.stop_waits.erase(c.id);
+  } else if (c.kind == "launch_job" && c.id == rt.launch_command) {
+    const bool ok = c.state == "succeeded";
+    const std::string error = c.result.is_object() ? c.result.value("error", std::string()) : std::string();
+    if (job.state == "pending" || (job.state == "running" && !job.recovery)) {
+      if (ok) SetJobState(job, "running", "launched by " + c.node + " on " + std::to_string(job.placement.size()) + " nodes", now_wall_ms);
+      else SetJobState(job, "failed", "the launch on " + c.node + " failed: " + error, now_wall_ms);
+    } else if (job.state == "recovering" && job.recovery->phase == RecoveryPhase::kRelaunch) {
+      if (ok) {
+        job.recovery->marks.emplace_back("launched", now_wall_ms);
+        EnterPhase(job, RecoveryPhase::kRestore, now_wall_ms);
+      } else {
+        SetJobState(job, "failed", "the relaunch on " + c.node + " failed: " + error, now_wall_ms);
+      }
+    }
+  }
+  DriveJobs(now_wall_ms, last_mono_ms_);
+}
+
+// --- the loop ---------------------------------------------------------------------------
+
+void Cluster::DriveJobs(int64_t now_wall_ms, int64_t now_mono_ms) {
+  last_mono_ms_ = std::max(last_mono_ms_, now_mono_ms);
+  for (auto& [id, job] : jobs_) {
+    JobRuntime& rt = job_runtime_[id];
+    if (job.state == "pending" && !rt.launch_command) {
+      // Placed and sent before a controller restart: send the launch again (it replaces
+      // whatever the older attempt started).
+      if (job.placement.empty()) TryPlace(job, now_wall_ms, now_mono_ms);
+      else SendLaunch(job, std::nullopt, now_wall_ms);
+    } else if (job.state == "running") {
+      // A node lost, or isolated by an incident or an operator, cannot keep the job.
+      for (const auto& name : job.placement) {
+        const LiveNode& node = Find(name);
+        const bool isolated = node.record.state.health == Health::kIsolated;
+        if (Online(node, now_mono_ms) && !isolated) continue;
+        Recovery r;
+        r.trigger = isolated ? "isolated" : "node_lost";
+        r.culprits = {name};
+        r.reason = isolated ? "node " + name + " was isolated: " + node.record.state.reason
+                            : "node " + name + " stopped answering (heartbeats lost)";
+        StartRecovery(job, r, now_wall_ms);
+        break;
+      }
+      if (job.state == "running" && rt.failed_exit_mono_ms &&
+          now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms) {
+        Recovery r;
+        r.trigger = "exit";
+        r.reason = rt.failed_exit_reason + "; no verdict names a node: restarting in place";
+        StartRecovery(job, r, now_wall_ms);
+      }
+    }
+    if (job.state == "recovering") AdvanceRecovery(job, now_wall_ms, now_mono_ms);
+  }
+}
+
+void Cluster::TryPlace(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms) {
+  auto placed = PlaceJob(job.spec.nodes, job.spec.nic_class, FreeNodes(now_mono_ms));
+  if (!placed.ok()) {
+    const std::string reason = "waiting for nodes: " + placed.status().message();
+    if (job.reason != reason) SetJobState(job, "pending", reason, now_wall_ms);
+    return;
+  }
+  job.placement = placed.value();
+  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.placed"}, {"job", job.id}, {"nodes", job.placement}}});
+  SendLaunch(job, std::nullopt, now_wall_ms);
+}
+
+void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, int64_t now_wall_ms) {
+  std::vector<NodeInfo> infos;
+  for (const auto& n : job.placement) infos.push_back(Find(n).record.info);
+  ++job.attempt;
+  const std::vector<std::string> argv = BuildLaunchArgv(options_.launch, job, infos, restore_step);
+  // The job's first node launches it: it is healthy and it runs the job's first ranks.
+  const std::string launcher = job.placement.front();
+  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.launch"}, {"job", job.id}, {"attempt", job.attempt},
+                  {"launcher", launcher}, {"nodes", job.placement},
+                  {"restore_step", restore_step ? json(*restore_step) : json()}}});
+  const Command c = EnqueueCommand(
+      launcher, {{"kind", "launch_job"}, {"args", {{"job", job.id}, {"attempt", job.attempt}, {"argv", argv}}}}, now_wall_ms);
+  JobRuntime& rt = job_runtime_[job.id];
+  rt.launch_command = c.id;
+  rt.launch_node = launcher;
+  rt.failed_exit_mono_ms = 0;
+}
+
+// --- recovery -------------------------------------------------------------------------
+
+void Cluster::StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms) {
+  job_runtime_[job.id] = JobRuntime{};
+  job_runtime_[job.id].started_here = true;
+  if (job.restarts >= job.spec.restart_budget) {
+    job.recovery.reset();
+    SetJobState(job, "failed",
+                "restart budget of " + std::to_string(job.spec.restart_budget) + " spent; last fault: " + r.reason,
+                now_wall_ms);
+    for (const auto& node : job.placement) {
+      auto n = nodes_.find(node);
+      if (n != nodes_.end() && Online(n->second, last_mono_ms_)) {
+        EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", job.id}}}}, now_wall_ms);
+      }
+    }
+    return;
+  }
+  ++job.restarts;
+  r.phase = RecoveryPhase::kFence;
+  r.from_attempt = job.attempt;
+  r.detected_ms = now_wall_ms;
+  if (r.fault_ms <= 0 || r.fault_ms > now_wall_ms) r.fault_ms = now_wall_ms;
+  r.marks.emplace_back("fence", now_wall_ms);
+  job.recovery = r;
+  SetJobState(job, "recovering", r.reason, now_wall_ms,
+              {{"restart", job.restarts}, {"budget", job.spec.restart_budget}, {"culprits", r.culprits},
+               {"trigger", r.trigger}, {"incident", r.incident}});
+}
+
+void Cluster::EnterPhase(JobRecord& job, RecoveryPhase phase, int64_t now_wall_ms) {
+  Recovery& r = *job.recovery;
+  r.phase = phase;
+  r.waiting_for.clear();
+  if (!MarkTime(r, RecoveryPhaseName(phase))) r.marks.emplace_back(RecoveryPhaseName(phase), now_wall_ms);
+  job_runtime_[job.id].phase_started = false;
+  job.updated_ms = now_wall_ms;
+  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.recovery"}, {"job", job.id}, {"phase", RecoveryPhaseName(phase)}}});
+}
+
+void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms) {
+  JobRuntime& rt = job_runtime_[job.id];
+  const bool first = !rt.phase_started;
+  if (first) {
+    rt.phase_started = true;
+    rt.phase_started_mono_ms = now_mono_ms;
+  }
+  const int64_t in_phase_ms = now_mono_ms - rt.phase_started_mono_ms;
+  Recovery& r = *job.recovery;
+  const std::string why = "recovery of " + job.id + ": " + r.reason;
+  switch (r.phase) {
+    case RecoveryPhase::kFence: {
+      for (const auto& name : r.culprits) {
+        auto n = nodes_.find(name);
+        if (n == nodes_.end()) continue;
+        Apply(n->second, r.isolate ? NodeInput::kIsolate : NodeInput::kDrain, why, true, now_wall_ms);
+      }
+      EnterPhase(job, RecoveryPhase::kStop, now_wall_ms);
+      return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
+    }
+    case RecoveryPhase::kStop: {
+      if (first) {
+        for (const auto& name : job.placement) {
+          auto n = nodes_.find(name);
+          if (n == nodes_.end() || !Online(n->second, now_mono_ms)) continue;  // a lost node runs nothing we can reach
+          const Command c = EnqueueCommand(name, {{"kind", "stop_job"}, {"args", {{"job", job.id}, {"wait_ms", 3000}}}},
+                                           now_wall_ms);
+          rt.stop_waits[c.id] = name;
+        }
+      }
+      for (auto it = rt.stop_waits.begin(); it != rt.stop_waits.end();) {
+        auto n = nodes_.find(it->second);
+        it = (n == nodes_.end() || !Online(n->second, now_mono_ms)) ? rt.stop_waits.erase(it) : std::next(it);
+      }
+      if (!rt.stop_waits.empty() && in_phase_ms < options_.stop_timeout_ms) {
+        r.waiting_for = std::to_string(rt.stop_waits.size()) + " nodes to stop the job's ranks";
+        return;
+      }
+      EnterPhase(job, RecoveryPhase::kSpare, now_wall_ms);
+      return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
+    }
+    case RecoveryPhase::kSpare: {
+      std::vector<PlacementCandidate> free = FreeNodes(now_mono_ms);
+      std::vector<std::string> placement = job.placement, domains, missing;
+      for (const auto& name : placement) domains.push_back(Find(name).record.info.rack);
+      for (auto& name : placement) {
+        const LiveNode& node = Find(name);
+        const bool usable = node.record.state.health == Health::kHealthy && !node.record.state.drained &&
+                            Online(node, now_mono_ms) && !Contains(r.culprits, name);
+        if (usable) continue;
+        auto chosen = ChooseReplacement(job.spec.nic_class, node.record.info.rack, domains, free);
+        if (!chosen) {
+          missing.push_back(name);
+          continue;
+        }
+        free.erase(std::remove_if(free.begin(), free.end(), [&](const auto& c) { return c.name == *chosen; }), free.end());
+        r.marks.emplace_back("replaced " + name + " with " + *chosen, now_wall_ms);
+        name = *chosen;
+      }
+      if (!missing.empty()) {
+        // Shrinking needs the trainer to reshard its state; until it can, both policies wait.
+        const std::string waiting = "a free healthy node with NIC class '" + job.spec.nic_class + "' to replace " +
+                                    missing.front() + (missing.size() > 1 ? " and others" : "");
+        if (r.waiting_for != waiting) {
+          r.waiting_for = waiting;
+          StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.recovery"}, {"job", job.id}, {"phase", "spare"},
+                          {"waiting_for", waiting}}});
+        }
+        return;
+      }
+      job.placement = placement;
+      EnterPhase(job, RecoveryPhase::kRelaunch, now_wall_ms);
+      return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
+    }
+    case RecoveryPhase::kRelaunch: {
+      if (rt.launch_command) return;  // sent: the launch command's result moves it on
+      std::optional<uint64_t> point = recovery_point_ ? recovery_point_(job.id) : std::nullopt;
+      if (!point && !rt.started_here && in_phase_ms < options_.catalog_wait_ms) {
+        // Resumed after a controller restart: the catalog is rebuilt from the agents' reports.
+        r.waiting_for = "the snapshot catalog to know the job's recovery point";
+        return;
+      }
+      r.restore_step = point;
+      r.marks.emplace_back(point ? "recovery point " + std::to_string(*point) : "no recovery point: from the start",
+                           now_wall_ms);
+      SendLaunch(job, point, now_wall_ms);
+      return;
+    }
+    case RecoveryPhase::kRestore: {
+      if (in_phase_ms >= options_.restore_timeout_ms) {
+        Recovery again = r;
+        again.reason = "no step within " + std::to_string(options_.restore_timeout_ms / 1000) + " s of the relaunch";
+        again.marks.clear();
+        again.fault_ms = 0;
+        StartRecovery(job, again, now_wall_ms);
+        return;
+      }
+      if (rt.failed_exit_mono_ms && now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms) {
+        Recovery again = r;
+        again.trigger = "exit";
+        again.reason = "during recovery: " + rt.failed_exit_reason;
+        again.marks.clear();
+        again.fault_ms = 0;
+        StartRecovery(job, again, now_wall_ms);
+      }
+      return;
+    }
+  }
+}
+
+void Cluster::FinishRecovery(JobRecord& job, int64_t now_wall_ms) {
+  Recovery& r = *job.recovery;
+  json done = ToJson(r);
+  done["attempt"] = job.attempt;
+  done["placement"] = job.placement;
+  job.recoveries.push_back(done);
+  while (job.recoveries.size() > 20) job.recoveries.erase(job.recoveries.begin());
+  const json mttr = MttrBreakdown(r);
+  const std::string restored = r.restore_step ? "step " + std::to_string(*r.restore_step) : "the start";
+  job.recovery.reset();
+  SetJobState(job, "running", "recovered from " + restored + " in " + std::to_string(mttr.value("total", int64_t{0})) + " ms",
+              now_wall_ms, {{"mttr_ms", mttr}});
+}
+
+// --- helpers --------------------------------------------------------------------------
+
+void Cluster::SetJobState(JobRecord& job, const std::string& state, const std::string& reason, int64_t now_wall_ms,
+                          json extra_event) {
+  const std::string before = job.state;
+  job.state = state;
+  job.reason = reason;
+  job.updated_ms = now_wall_ms;
+  json event = {{"time_ms", now_wall_ms}, {"kind", "job.state"}, {"job", job.id}, {"from", before}, {"to", state},
+                {"reason", reason}};
+  if (extra_event.is_object()) event.update(extra_event);
+  StoreJob(job, {event});
+}
+
+void Cluster::StoreJob(const JobRecord& job, const std::vector<json>& events) {
+  Commit({{RecordKind::kJobs, job.id, DumpJson(ToJson(job))}}, events, true);
+}
+
+bool Cluster::Online(const LiveNode& node, int64_t now_mono_ms) const {
+  if (node.record.state.health == Health::kLost) return false;
+  // After a controller restart agents get the same grace CheckHeartbeats gives them.
+  return now_mono_ms - node.last_seen_mono_ms <= lost_after_ms() || now_mono_ms < grace_until_mono_ms_;
+}
+
+std::vector<PlacementCandidate> Cluster::FreeNodes(int64_t now_mono_ms) const {
+  std::set<std::string> busy;
+  for (const auto& [id, job] : jobs_) {
+    if (Active(job) || (job.state == "pending" && job.attempt > 0)) busy.insert(job.placement.begin(), job.placement.end());
+  }
+  std::vector<PlacementCandidate> out;
+  for (const auto& [name, node] : nodes_) {
+    const NodeState& s = node.record.state;
+    if (s.health != Health::kHealthy || s.drained || busy.count(name) || !Online(node, now_mono_ms)) continue;
+    PlacementCandidate c{name, node.record.info.rack, {}, s.role == Role::kSpare};
+    for (const auto& nic : node.record.info.nics) c.nic_types.push_back(nic.type);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace bulwark::controller

@@ -1,0 +1,38 @@
+#include "controller/launch_command.h"
+
+namespace bulwark::controller {
+
+std::map<std::string, std::string> RankEnvironment(const LaunchSettings& settings, const JobRecord& job,
+                                                   const NodeInfo& node, std::optional<uint64_t> restore_step) {
+  std::map<std::string, std::string> env = job.spec.env;  // the job's own first: the contract wins
+  env["BULWARK_JOB_ID"] = job.id;
+  env["BULWARK_ATTEMPT"] = std::to_string(job.attempt);
+  env["BULWARK_NODE"] = node.name;
+  env["BULWARK_SNAPSHOT_EVERY"] = std::to_string(job.spec.snapshot_every_steps);
+  if (!node.agent_url.empty()) env["BULWARK_AGENT_URL"] = node.agent_url;
+  if (!node.hook_socket.empty()) env["BULWARK_AGENT_SOCKET"] = node.hook_socket;
+  // The agent names its memory "/prefix.…"; shm clients take the prefix without the slash.
+  const std::string& prefix = node.shm_prefix;
+  if (!prefix.empty()) env["BULWARK_SNAPSHOT_PREFIX"] = prefix[0] == '/' ? prefix.substr(1) : prefix;
+  if (restore_step) env["BULWARK_RESTORE_STEP"] = std::to_string(*restore_step);
+  else env.erase("BULWARK_RESTORE_STEP");
+  if (!settings.hook_library.empty()) env["LD_PRELOAD"] = settings.hook_library;
+  return env;
+}
+
+std::vector<std::string> BuildLaunchArgv(const LaunchSettings& settings, const JobRecord& job,
+                                         const std::vector<NodeInfo>& nodes, std::optional<uint64_t> restore_step) {
+  std::vector<std::string> argv = {settings.mpirun};
+  if (!settings.rsh_agent.empty()) argv.insert(argv.end(), {"--mca", "plm_rsh_agent", settings.rsh_agent});
+  argv.insert(argv.end(), settings.mpirun_args.begin(), settings.mpirun_args.end());
+  const std::string per_node = std::to_string(job.spec.ranks_per_node);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (i > 0) argv.push_back(":");
+    argv.insert(argv.end(), {"-np", per_node, "--host", nodes[i].name + ":" + per_node, "env"});
+    for (const auto& [key, value] : RankEnvironment(settings, job, nodes[i], restore_step)) argv.push_back(key + "=" + value);
+    argv.insert(argv.end(), job.spec.command.begin(), job.spec.command.end());
+  }
+  return argv;
+}
+
+}  // namespace bulwark::controller

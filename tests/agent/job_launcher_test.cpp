@@ -1,0 +1,139 @@
+// The job launcher with real processes: what a launch's output tells the controller, and a
+// stop that finds a job's ranks on this node by their environment and kills only those.
+#include "agent/job_launcher.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/temp_dir.h"
+
+namespace bulwark::agent {
+namespace {
+
+using nlohmann::json;
+
+class Events {
+ public:
+  JobLauncher::EventSink Sink() {
+    return [this](json e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(std::move(e));
+      cv_.notify_all();
+    };
+  }
+  // Waits up to 10 s for an event of `kind`.
+  json WaitFor(const std::string& kind) {
+    std::unique_lock<std::mutex> lock(mu_);
+    json found;
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+      for (const auto& e : events_) {
+        if (e["kind"] == kind) found = e;
+      }
+      return !found.is_null();
+    });
+    return found;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<json> events_;
+};
+
+TEST(JobLauncherTest, TheOutputTellsRestoreFirstStepAndExit) {
+  const std::string dir = bulwark::testing::UniqueTempDir();
+  Events events;
+  JobLauncher launcher("n1", dir, "/proc", events.Sink());
+  auto launched = launcher.Launch(
+      "job-1", 2,
+      {"/bin/sh", "-c",
+       "echo 'bulwark-train: restored step 5 from memory' >&2; echo '{\"step\":6,\"digest\":\"ab\"}'; "
+       "echo '{\"step\":7,\"digest\":\"cd\"}'; exit 3"});
+  ASSERT_TRUE(launched.ok()) << launched.status().message();
+  const json restored = events.WaitFor("job.restored");
+  ASSERT_FALSE(restored.is_null());
+  EXPECT_EQ(restored["detail"]["step"], 5);
+  EXPECT_EQ(restored["detail"]["attempt"], 2);
+  const json first = events.WaitFor("job.first_step");
+  ASSERT_FALSE(first.is_null());
+  EXPECT_EQ(first["detail"]["step"], 6);
+  EXPECT_EQ(first["detail"]["job"], "job-1");
+  const json exited = events.WaitFor("job.exited");
+  ASSERT_FALSE(exited.is_null());
+  EXPECT_EQ(exited["detail"]["exit_code"], 3);
+  EXPECT_EQ(exited["detail"]["last"]["digest"], "cd");
+  std::ifstream log(dir + "/job-1.2.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("{\"step\":7"), std::string::npos) << "the launch's output is kept";
+}
+
+TEST(JobLauncherTest, ALaunchThatCannotStartSaysWhy) {
+  Events events;
+  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  auto launched = launcher.Launch("job-1", 1, {"/nonexistent/mpirun", "-np", "2"});
+  ASSERT_FALSE(launched.ok());
+  EXPECT_EQ(launched.status().message(), "launch_job: /nonexistent/mpirun is not an executable file");
+}
+
+pid_t SpawnWithEnv(const std::string& job, const std::string& node) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node;
+    char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), nullptr};
+    char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("60"), nullptr};
+    ::execve("/bin/sleep", argv, env);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool Reaped(pid_t pid, int* status) {
+  for (int i = 0; i < 500; ++i) {
+    if (::waitpid(pid, status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(JobLauncherTest, StopKillsTheJobsRanksOnThisNodeOnly) {
+  Events events;
+  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  auto launched = launcher.Launch("job-1", 1, {"/bin/sleep", "60"});
+  ASSERT_TRUE(launched.ok());
+  const pid_t mine = SpawnWithEnv("job-1", "n1");
+  const pid_t other_node = SpawnWithEnv("job-1", "n2");
+  const pid_t other_job = SpawnWithEnv("job-2", "n1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the children have exec'ed
+
+  const json stopped = launcher.Stop("job-1", 2000);
+  EXPECT_EQ(stopped["launch_killed"], true);
+  EXPECT_EQ(stopped["killed"], json::array({mine}));
+  EXPECT_TRUE(launcher.WasStopped(mine));
+  EXPECT_FALSE(launcher.WasStopped(other_node));
+  int status = 0;
+  ASSERT_TRUE(Reaped(mine, &status));
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_EQ(::waitpid(other_node, &status, WNOHANG), 0) << "another node's rank is not ours to stop";
+  EXPECT_EQ(::waitpid(other_job, &status, WNOHANG), 0);
+  const json exited = events.WaitFor("job.exited");
+  ASSERT_FALSE(exited.is_null());
+  EXPECT_EQ(exited["detail"]["signal"], SIGKILL);
+  for (pid_t p : {other_node, other_job}) {
+    ::kill(p, SIGKILL);
+    Reaped(p, &status);
+  }
+}
+
+}  // namespace
+}  // namespace bulwark::agent

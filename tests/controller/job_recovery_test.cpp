@@ -1,0 +1,254 @@
+// Jobs on the cluster model (real RocksDB, explicit clocks, agents played by the test):
+// placement and launch, a crash recovered on a spare through every phase, a controller
+// restart in the middle of a recovery, the restart budget, no spare, and an exit no verdict
+// explains.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "controller/cluster.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulwark::controller {
+namespace {
+
+using nlohmann::json;
+
+NodeInfo Info(const std::string& name, const std::string& rack, const std::string& role = "worker") {
+  NodeInfo info;
+  info.name = name;
+  info.role = role;
+  info.rack = rack;
+  info.agent_url = "http://" + name;
+  info.nics.push_back({"eth0", "ethernet", 100, 0, "127.0.0.1"});
+  return info;
+}
+
+ClusterOptions Options() {
+  ClusterOptions o;
+  o.heartbeat_interval_ms = 1000;
+  o.missed_beats = 30;  // the tests move time in seconds without heartbeats
+  o.restart_grace_ms = 10000;
+  o.launch.mpirun = "/bin/mpirun";
+  return o;
+}
+
+JobSpec Spec(int restart_budget = 3) {
+  return ParseJobSpec({{"name", "train"},
+                       {"command", {"/bin/train", "--steps", "100"}},
+                       {"nodes", 3},
+                       {"restart_budget", restart_budget},
+                       {"snapshot", {{"every_steps", 1}, {"k", 2}, {"m", 1}}}});
+}
+
+// The agents: n1..n3 workers in two racks, s1 a spare in a third.
+void RegisterNodes(Cluster& c) {
+  c.Register(Info("n1", "r1"), 1, 0);
+  c.Register(Info("n2", "r1"), 1, 0);
+  c.Register(Info("n3", "r2"), 1, 0);
+  c.Register(Info("s1", "r3", "spare"), 1, 0);
+}
+
+// The newest queued command of `kind` on `node`, or nullopt.
+std::optional<Command> Newest(const Cluster& c, const std::string& node, const std::string& kind) {
+  std::optional<Command> found;
+  for (const auto& cmd : c.CommandsAfter(node, 0)) {
+    if (cmd.kind == kind && cmd.state == "queued") found = cmd;
+  }
+  return found;
+}
+
+void Ack(Cluster& c, const Command& cmd, int64_t t, bool ok = true) {
+  c.CommandResult(cmd.node, cmd.id, {{"ok", ok}, {"result", ok ? json{{"pid", 1}} : json{{"error", "no mpirun"}}}}, t);
+}
+
+void AgentEvent(Cluster& c, const std::string& node, const std::string& kind, json detail, int64_t t) {
+  c.AgentEvents(node, {{"events", {{{"kind", kind}, {"time_ms", t}, {"detail", detail}}}}}, t, t);
+}
+
+// A rank of the job dies on `node`; diagnosis settles it into a crash verdict.
+void Crash(Cluster& c, const std::string& node, int rank, int64_t t) {
+  AgentEvent(c, node, "rank.ring_lost", {{"rank", rank}, {"pid", 100 + rank}, {"job", "job-000001"}, {"why", "gone"}}, t);
+  c.Diagnose(t + 1000, t + 1000);
+}
+
+bool Has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+// Acknowledges every queued stop_job, as agents that stopped the job's ranks.
+void AckStops(Cluster& c, int64_t t) {
+  for (const auto& node : c.Nodes(0)) {
+    while (auto stop = Newest(c, node["name"], "stop_job")) Ack(c, *stop, t);
+  }
+}
+
+TEST(JobRecoveryTest, ACrashIsRecoveredOnTheSpareThroughEveryPhase) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  std::optional<uint64_t> point = 41;
+  c.set_recovery_point_source([&](const std::string& job) { return job == "job-000001" ? point : std::nullopt; });
+  RegisterNodes(c);
+
+  json job = c.SubmitJob(Spec(), 10);
+  EXPECT_EQ(job["state"], "pending");
+  EXPECT_EQ(job["placement"], json::array({"n1", "n2", "n3"})) << "workers only; the spare waits";
+  auto launch = Newest(c, "n1", "launch_job");
+  ASSERT_TRUE(launch) << "the job's first node launches it";
+  const auto argv = launch->args["argv"].get<std::vector<std::string>>();
+  EXPECT_TRUE(Has(argv, "n2:1"));
+  EXPECT_TRUE(Has(argv, "BULWARK_NODE=n3"));
+  EXPECT_FALSE(Has(argv, "BULWARK_RESTORE_STEP=41")) << "a first launch restores nothing";
+  Ack(c, *launch, 20);
+  EXPECT_EQ(c.Job("job-000001")["state"], "running");
+
+  Crash(c, "n2", 1, 100);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "recovering");
+  EXPECT_EQ(job["recovery"]["culprits"], json::array({"n2"}));
+  EXPECT_EQ(job["recovery"]["phase"], "stop");
+  EXPECT_EQ(c.Node("n2", 1100)["health"], "isolated");
+  for (const char* n : {"n1", "n2", "n3"}) EXPECT_TRUE(Newest(c, n, "stop_job")) << n;
+
+  AckStops(c, 1200);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["phase"], "relaunch");
+  EXPECT_EQ(job["placement"], json::array({"n1", "s1", "n3"})) << "the spare takes n2's ranks, in n2's place";
+  launch = Newest(c, "n1", "launch_job");
+  ASSERT_TRUE(launch);
+  EXPECT_EQ(launch->args["attempt"], 2);
+  const auto again = launch->args["argv"].get<std::vector<std::string>>();
+  EXPECT_TRUE(Has(again, "s1:1"));
+  EXPECT_TRUE(Has(again, "BULWARK_RESTORE_STEP=41"));
+  Ack(c, *launch, 1300);
+  EXPECT_EQ(c.Job("job-000001")["recovery"]["phase"], "restore");
+
+  // Events of the old attempt are stale; the new attempt's first step ends the recovery.
+  AgentEvent(c, "n1", "job.first_step", {{"job", "job-000001"}, {"attempt", 1}, {"step", 2}}, 1350);
+  EXPECT_EQ(c.Job("job-000001")["state"], "recovering");
+  AgentEvent(c, "n1", "job.restored", {{"job", "job-000001"}, {"attempt", 2}, {"step", 41}}, 2000);
+  AgentEvent(c, "n1", "job.first_step", {{"job", "job-000001"}, {"attempt", 2}, {"step", 42}}, 2100);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "running");
+  EXPECT_EQ(job["reason"], "recovered from step 41 in 2000 ms") << "from the rank's death";
+  ASSERT_EQ(job["recoveries"].size(), 1u);
+  const json mttr = job["recoveries"][0]["mttr_ms"];
+  EXPECT_EQ(mttr["detect"], 1000) << "from the rank's death to the verdict";
+  EXPECT_EQ(mttr["total"], 2000);
+  EXPECT_EQ(mttr["restore"], 700);
+  EXPECT_EQ(mttr["first_step"], 100);
+
+  AgentEvent(c, "n1", "job.exited", {{"job", "job-000001"}, {"attempt", 2}, {"exit_code", 0}, {"last", {{"step", 100}}}}, 5000);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["result"]["last"]["step"], 100);
+}
+
+TEST(JobRecoveryTest, AControllerRestartInTheMiddleResumesThePhase) {
+  const std::string dir = bulwark::testing::UniqueTempDir() + "/db";
+  {
+    auto store = StateStore::Open(dir);
+    Cluster c(store->get(), Options(), "i1");
+    c.Load(0);
+    RegisterNodes(c);
+    c.SubmitJob(Spec(), 10);
+    Ack(c, *Newest(c, "n1", "launch_job"), 20);
+    Crash(c, "n3", 2, 100);
+    ASSERT_EQ(c.Job("job-000001")["recovery"]["phase"], "stop");
+  }  // killed: the stop commands were never answered
+  auto store = StateStore::Open(dir);
+  Cluster c(store->get(), Options(), "i2");
+  c.Load(50000);
+  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(7); });
+  c.DriveJobs(60000, 50000);
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "recovering");
+  EXPECT_EQ(job["restarts"], 1);
+  for (const char* n : {"n1", "n2", "n3"}) EXPECT_TRUE(Newest(c, n, "stop_job")) << "stop sent again to " << n;
+  AckStops(c, 60100);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["placement"], json::array({"n1", "n2", "s1"}));
+  auto launch = Newest(c, "n1", "launch_job");
+  ASSERT_TRUE(launch);
+  EXPECT_TRUE(Has(launch->args["argv"].get<std::vector<std::string>>(), "BULWARK_RESTORE_STEP=7"));
+}
+
+TEST(JobRecoveryTest, TheRestartBudgetEndsInAClearFailure) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(3); });
+  RegisterNodes(c);
+  c.Register(Info("s2", "r3", "spare"), 1, 0);
+  c.SubmitJob(Spec(/*restart_budget=*/1), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n2", 1, 100);
+  AckStops(c, 1200);
+  Ack(c, *Newest(c, "n1", "launch_job"), 1300);
+  ASSERT_EQ(c.Job("job-000001")["recovery"]["phase"], "restore");
+  // A second fault while the job restores: the budget of one restart is spent.
+  Crash(c, "s1", 1, 12000);  // after the first crash's echo window
+  const json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "failed");
+  EXPECT_EQ(job["reason"].get<std::string>().rfind("restart budget of 1 spent; last fault: during recovery: crash on s1", 0), 0u)
+      << job["reason"];
+}
+
+TEST(JobRecoveryTest, WithoutASpareTheRecoveryWaitsThenGoesOn) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(3); });
+  c.Register(Info("n1", "r1"), 1, 0);
+  c.Register(Info("n2", "r1"), 1, 0);
+  c.Register(Info("n3", "r2"), 1, 0);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n1", 0, 100);
+  AckStops(c, 1200);
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["phase"], "spare");
+  EXPECT_EQ(job["recovery"]["waiting_for"], "a free healthy node with NIC class 'any' to replace n1");
+  c.Register(Info("n4", "r2"), 5000, 5000);
+  c.DriveJobs(5001, 5001);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["phase"], "relaunch");
+  EXPECT_EQ(job["placement"], json::array({"n4", "n2", "n3"}));
+  EXPECT_TRUE(Newest(c, "n4", "launch_job")) << "the new first node launches";
+}
+
+TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  RegisterNodes(c);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  AgentEvent(c, "n1", "job.exited", {{"job", "job-000001"}, {"attempt", 1}, {"exit_code", 3}}, 500);
+  c.DriveJobs(1000, 1000);
+  EXPECT_EQ(c.Job("job-000001")["state"], "running") << "a verdict may still name a node";
+  c.DriveJobs(2600, 2600);
+  const json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "recovering");
+  EXPECT_EQ(job["recovery"]["trigger"], "exit");
+  EXPECT_EQ(job["recovery"]["culprits"], json::array());
+  EXPECT_EQ(job["reason"], "the job exited with code 3; no verdict names a node: restarting in place");
+}
+
+TEST(JobRecoveryTest, OperatorsRecoverRunningJobsOnly) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  RegisterNodes(c);
+  c.SubmitJob(Spec(), 10);
+  EXPECT_THROW(c.RecoverJob("job-000001", "", 15), ApiError) << "still pending";
+  EXPECT_THROW(c.RecoverJob("job-000404", "", 15), ApiError);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  const json job = c.RecoverJob("job-000001", "new data shards", 30);
+  EXPECT_EQ(job["state"], "recovering");
+  EXPECT_EQ(job["recovery"]["trigger"], "operator");
+  EXPECT_EQ(job["recovery"]["culprits"], json::array()) << "nothing is fenced";
+  EXPECT_EQ(c.Node("n1", 30)["health"], "healthy");
+}
+
+}  // namespace
+}  // namespace bulwark::controller

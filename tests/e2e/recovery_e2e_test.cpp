@@ -1,0 +1,198 @@
+// Issue 7 with real processes: a local cluster (controller, 4 agents, 1 spare), jobs
+// submitted with `bulwarkctl job submit`, launched by the first node's agent through mpirun
+// and the local remote-launch agent, faults that are real (a rank's SIGKILL, a node's agent
+// and ranks killed, a rank stopped inside its step, the controller killed with -9 mid
+// recovery). Each case ends with the job finished and its final digest equal to an
+// uninterrupted run's, having lost at most one snapshot interval.
+#include <dirent.h>
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/http_client.h"
+#include "common/token.h"
+#include "tests/support/process_job.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulwark {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kTiny = std::string(BULWARK_SOURCE_DIR) + "/trainer/configs/tiny.yaml";
+constexpr int kSteps = 60;
+
+int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+std::string Output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+std::string ReferenceDigest() {
+  static std::string digest = [] {
+    testing::ProcessJob job({BULWARK_MPIRUN, "-np", "4", BULWARK_TRAIN_BIN, "--config", kTiny, "--steps", std::to_string(kSteps)});
+    EXPECT_EQ(job.Wait(), 0) << job.err();
+    std::string last;
+    std::istringstream in(job.out());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("{\"step\"", 0) == 0) last = line;
+    }
+    return last.empty() ? std::string() : json::parse(last)["digest"].get<std::string>();
+  }();
+  return digest;
+}
+
+// The pids of the processes whose environment has every one of `pairs` (KEY=VALUE).
+std::vector<pid_t> ProcessesWithEnv(const std::vector<std::string>& pairs) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "environ", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string env = std::string(1, '\0') + ss.str();  // every KEY=VALUE between NULs
+    bool all = true;
+    for (const auto& p : pairs) all = all && env.find(std::string(1, '\0') + p + std::string(1, '\0')) != std::string::npos;
+    if (all) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+class RecoveryE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::UniqueTempDir() + "/cluster";
+    ctl_ = std::string(BULWARK_CTL) + " --dir " + dir_;
+    ASSERT_EQ(Ctl("cluster up --nodes 4 --spares 1 --heartbeat-ms 250 --local-hang-ms 1500 --hang-ms 3000 "
+                  "--snapshot-k 2 --snapshot-m 1 >" + dir_ + ".up.log 2>&1"),
+              0)
+        << testing::ReadWholeFile(dir_ + ".up.log");
+  }
+  void TearDown() override {
+    if (HasFailure()) Shell("tail -n 30 " + dir_ + "/logs/controller.log; " + ctl_ + " events | tail -n 40");
+    Ctl("cluster down >/dev/null 2>&1");
+    Shell("rm -f /dev/shm/bulwark-*-node-0* /dev/shm/bulwark-*-spare-0*");
+  }
+  int Ctl(const std::string& args) { return Shell(ctl_ + " " + args); }
+
+  // Submits the reference job; `faults` go to every rank (node-bound faults fire only there).
+  std::string Submit(const std::string& faults, int restart_budget = 3) {
+    const std::string file = dir_ + ".job.yaml";
+    std::ofstream(file) << "name: train\n"
+                        << "command: [" << BULWARK_TRAIN_BIN << ", --config, " << kTiny << ", --steps, '" << kSteps << "']\n"
+                        << "nodes: 4\nranks_per_node: 1\nrestart_budget: " << restart_budget << "\n"
+                        << "snapshot: {every_steps: 1, k: 2, m: 1}\n"
+                        << (faults.empty() ? "" : "env: {BULWARK_FAULTS: '" + faults + "'}\n");
+    const json job = json::parse(Output(ctl_ + " --json job submit " + file));
+    return job["id"];
+  }
+  json Job(const std::string& id) {
+    const std::string out = Output(ctl_ + " --json job " + id + " 2>/dev/null");
+    json j = json::parse(out, nullptr, false);
+    return j.is_discarded() ? json::object() : j;
+  }
+  // Polls until the job reaches `state` (or any end state) or `timeout_ms` passes.
+  json WaitFor(const std::string& id, const std::string& state, int64_t timeout_ms = 120000) {
+    const int64_t until = MonotonicMs() + timeout_ms;
+    json job;
+    while (MonotonicMs() < until) {
+      job = Job(id);
+      const std::string s = job.value("state", "");
+      if (s == state || s == "succeeded" || s == "failed" || s == "cancelled") return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return job;
+  }
+  // Waits until the job's recovery point reaches `step`.
+  void WaitForStep(const std::string& id, uint64_t step) {
+    const int64_t until = MonotonicMs() + 60000;
+    while (MonotonicMs() < until) {
+      const json cluster = json::parse(testing::ReadWholeFile(dir_ + "/cluster.json"));
+      http::Client client(cluster["controller"]["url"], ReadTokenFile(cluster["operator_token_file"]).value(), 5000);
+      auto r = client.Send("GET", "/v1/jobs/" + id + "/snapshots");
+      const json v = r.ok() && r->status == 200 ? json::parse(r->body) : json::object();
+      if (v.value("recovery_point", json()).is_number() && v["recovery_point"].get<uint64_t>() >= step) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "the job never protected step " << step;
+  }
+  // Every case ends here: finished, the uninterrupted run's digest, at most one interval lost.
+  void ExpectRecovered(const json& job, int recoveries, uint64_t fault_step) {
+    ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+    EXPECT_EQ(job["result"]["last"]["step"], kSteps);
+    EXPECT_EQ(job["result"]["last"]["digest"], ReferenceDigest());
+    ASSERT_EQ(job["recoveries"].size(), static_cast<size_t>(recoveries)) << job.dump(2);
+    const json& r = job["recoveries"].back();
+    ASSERT_TRUE(r["restore_step"].is_number()) << r.dump(2);
+    EXPECT_GE(r["restore_step"].get<uint64_t>() + 1, fault_step - 1) << "lost more than one snapshot interval";
+    EXPECT_GT(r["mttr_ms"].value("total", 0), 0);
+  }
+
+  std::string dir_;
+  std::string ctl_;
+};
+
+TEST_F(RecoveryE2E, ARankCrashRestartsOnTheSpareFromPeerMemory) {
+  const std::string id = Submit("crash:step=25:node=node-02");
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 25);
+  EXPECT_EQ(job["placement"], json::array({"node-01", "spare-01", "node-03", "node-04"}));
+  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-02"}));
+  EXPECT_EQ(Job(id)["state"], "succeeded");
+  EXPECT_NE(Output(ctl_ + " nodes").find("isolated"), std::string::npos) << "node-02 is fenced";
+}
+
+TEST_F(RecoveryE2E, AWholeNodeLostIsReplacedAndItsStateRebuilt) {
+  const std::string id = Submit("");
+  WaitForStep(id, 20);
+  // node-03 dies whole: its agent, its rank, its memory.
+  const json cluster = json::parse(testing::ReadWholeFile(dir_ + "/cluster.json"));
+  for (const auto& a : cluster["agents"]) {
+    if (a["name"] == "node-03") ::kill(a["pid"].get<int>(), SIGKILL);
+  }
+  for (pid_t p : ProcessesWithEnv({"BULWARK_JOB_ID=" + id, "BULWARK_NODE=node-03"})) ::kill(p, SIGKILL);
+  Shell("rm -f /dev/shm/bulwark-*-node-03.*");
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 20);
+  EXPECT_EQ(job["placement"][2], "spare-01");
+}
+
+TEST_F(RecoveryE2E, AHungRankIsFencedAndTheJobGoesOn) {
+  const std::string id = Submit("hang:step=25:node=node-04");
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 25);
+  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-04"}));
+}
+
+TEST_F(RecoveryE2E, AControllerKilledMidRecoveryFinishesItAfterRestart) {
+  const std::string id = Submit("crash:step=25:node=node-01");
+  ASSERT_EQ(WaitFor(id, "recovering").value("state", ""), "recovering");
+  const json cluster = json::parse(testing::ReadWholeFile(dir_ + "/cluster.json"));
+  ::kill(cluster["controller"]["pid"].get<int>(), SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(Ctl("cluster up >/dev/null 2>&1"), 0) << "restarts what is not running: the controller";
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 25);
+  EXPECT_EQ(job["placement"][0], "spare-01");
+}
+
+}  // namespace
+}  // namespace bulwark
