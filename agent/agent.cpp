@@ -158,6 +158,19 @@ void Agent::SleepUntilEventOrStop(int64_t ms, const std::atomic<bool>* stop) {
   wake_ = false;
 }
 
+int Agent::ForgetRankSlots(const std::string& job) {
+  // This node no longer runs the job (fenced, drained): its ranks' snapshot memory goes, so
+  // it stops reporting those ranks and the node that took them over holds the member alone.
+  const std::string head = SnapshotPrefix(node_) + "." + job + ".r";
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    if (e.path().filename().string().rfind(head, 0) == 0 && std::filesystem::remove(e.path(), ec)) ++removed;
+  }
+  Log(node_.name, "forgot " + std::to_string(removed) + " snapshot slot files of job " + job);
+  return removed;
+}
+
 void Agent::RecordRankExits() {
   for (const auto& e : ranks_.Reap()) {
     PushEvent({{"kind", "rank.exited"},
@@ -352,9 +365,16 @@ json Agent::Execute(const json& command, bool* ok) {
       *ok = launched.ok();
       return launched.ok() ? launched.value() : json{{"error", launched.status().message()}};
     }
-    if (kind == "stop_job") {
+    if (kind == "pause_job") {
       *ok = true;
-      return launcher_.Stop(args.at("job").get<std::string>(), args.value("wait_ms", int64_t{5000}));
+      return launcher_.Pause(args.at("job").get<std::string>());
+    }
+    if (kind == "stop_job") {
+      const std::string job = args.at("job").get<std::string>();
+      json result = launcher_.Stop(job, args.value("wait_ms", int64_t{5000}));
+      if (args.value("forget_snapshots", false)) result["forgotten_slots"] = ForgetRankSlots(job);
+      *ok = true;
+      return result;
     }
     if (kind == "report_status") {
       *ok = true;

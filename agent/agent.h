@@ -94,6 +94,8 @@ class Agent {
   void CommandLoop(const std::atomic<bool>* stop);
   nlohmann::json Execute(const nlohmann::json& command, bool* ok);
   void RecordRankExits();
+  // Removes this node's rank slots of `job` from shared memory; returns how many files.
+  int ForgetRankSlots(const std::string& job);
   SelfCheckOptions SelfCheckDefaults() const;
   // Buffers an event and wakes the main loop to ship it now rather than at the next beat.
   void PushEvent(nlohmann::json event);

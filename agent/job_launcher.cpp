@@ -185,6 +185,14 @@ json JobLauncher::Stop(const std::string& job, int64_t wait_ms) {
   return {{"job", job}, {"killed", pids}, {"launch_killed", launch_killed}};
 }
 
+json JobLauncher::Pause(const std::string& job) {
+  json pids = json::array();
+  for (pid_t p : FindJobProcesses(job)) {
+    if (::kill(p, SIGSTOP) == 0) pids.push_back(p);
+  }
+  return {{"job", job}, {"paused", pids}};
+}
+
 bool JobLauncher::WasStopped(pid_t pid) const {
   std::lock_guard<std::mutex> lock(mu_);
   return stopped_.count(pid) > 0;

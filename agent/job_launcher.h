@@ -36,6 +36,9 @@ class JobLauncher {
   // this node whose environment has BULWARK_JOB_ID=job and BULWARK_NODE=<this node>, and
   // waits up to `wait_ms` for them to be gone. Returns {killed: [pids], launch_killed}.
   nlohmann::json Stop(const std::string& job, int64_t wait_ms);
+  // Freezes (SIGSTOP) the job's processes on this node, for a planned stop that must lose
+  // no finished step: they hold still while their newest snapshot is protected.
+  nlohmann::json Pause(const std::string& job);
   // Whether `pid` was killed by a Stop: its ring vanishing is no crash.
   bool WasStopped(pid_t pid) const;
 

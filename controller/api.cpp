@@ -82,7 +82,9 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       snapshots_(options_.snapshot_k, options_.snapshot_m) {
   cluster_->set_on_events([this] { Wake("events"); });
   cluster_->set_on_command([this](const std::string& node) { Wake("commands/" + node); });
-  cluster_->set_recovery_point_source([this](const std::string& job) { return snapshots_.RecoveryPoint(job); });
+  cluster_->set_snapshot_source([this](const std::string& job) {
+    return Cluster::SnapshotProgress{snapshots_.RecoveryPoint(job), snapshots_.NewestHeld(job)};
+  });
   // The catalog lives in memory: give it back the codes of the jobs stored before a restart.
   for (const auto& job : cluster_->Jobs()) {
     snapshots_.SetCode(job["id"].get<std::string>(), job["spec"]["snapshot"]["k"].get<int>(),
@@ -93,7 +95,7 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
 Api::~Api() {
   cluster_->set_on_events(nullptr);
   cluster_->set_on_command(nullptr);
-  cluster_->set_recovery_point_source(nullptr);
+  cluster_->set_snapshot_source(nullptr);
 }
 
 bool Api::Authorized(Access access, const std::string& token) const {

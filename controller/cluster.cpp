@@ -8,7 +8,7 @@ namespace bulwark::controller {
 namespace {
 
 const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status",
-                                     "probe_links", "launch_job",  "stop_job"};
+                                     "probe_links", "launch_job",  "stop_job",   "pause_job"};
 
 // Checks a command's arguments here, so a typo is a 400 to the operator rather than a
 // failure reported later by the agent.
@@ -48,9 +48,10 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     if (in.String("job", "").empty()) in.Fail("job", "is required");
     in.RequiredInt("attempt", 1, INT32_MAX);
     if (in.StringList("argv").empty()) in.Fail("argv", "is required: the launcher and its arguments");
-  } else if (kind == "stop_job") {
+  } else if (kind == "stop_job" || kind == "pause_job") {
     if (in.String("job", "").empty()) in.Fail("job", "is required");
     in.Int("wait_ms", 5000, 0, 600000);
+    if (kind == "stop_job") in.Bool("forget_snapshots", false);
   }
   in.Finish();
 }
@@ -268,7 +269,7 @@ Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& b
   bool known = false;
   for (const char* k : kCommandKinds) known = known || c.kind == k;
   if (!known) {
-    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job}, got '" +
+    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job, pause_job}, got '" +
                         c.kind + "'");
   }
   nlohmann::json args = in.Raw("args");
@@ -318,7 +319,9 @@ void Cluster::CommandResult(const std::string& node, uint64_t id, const nlohmann
     SelfCheckConcluded(node, id, ok, detail, now_wall_ms);
   }
   if (command->kind == "probe_links") ProbesConcluded(node, result, now_wall_ms);
-  if (command->kind == "launch_job" || command->kind == "stop_job") JobCommandDone(*command, now_wall_ms);
+  if (command->kind == "launch_job" || command->kind == "stop_job" || command->kind == "pause_job") {
+    JobCommandDone(*command, now_wall_ms);
+  }
 }
 
 nlohmann::json Cluster::GetCommand(const std::string& node, uint64_t id) const {
@@ -332,6 +335,7 @@ nlohmann::json Cluster::NodeAction(const std::string& node, NodeInput input, con
                                    int64_t now_wall_ms) {
   LiveNode& live = Find(node);
   const bool changed = Apply(live, input, reason, true, now_wall_ms);
+  if (input == NodeInput::kDrain || input == NodeInput::kIsolate) MoveJobsOff(node, input, reason, now_wall_ms);
   nlohmann::json j = ToJson(live.record);
   j["changed"] = changed;
   return j;

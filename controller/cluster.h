@@ -127,10 +127,12 @@ class Cluster {
   // Launches pending jobs and moves recoveries through their phases (cluster_jobs.cpp).
   // Call it a few times a second; events and command results also move them at once.
   void DriveJobs(int64_t now_wall_ms, int64_t now_mono_ms);
-  // Where recoveries read a job's recovery point (the snapshot catalog).
-  void set_recovery_point_source(std::function<std::optional<uint64_t>(const std::string&)> f) {
-    recovery_point_ = std::move(f);
-  }
+  // Where recoveries read a job's snapshot progress (the snapshot catalog).
+  struct SnapshotProgress {
+    std::optional<uint64_t> recovery_point;  // newest step every rank has protected
+    std::optional<uint64_t> newest_held;     // newest step every rank holds
+  };
+  void set_snapshot_source(std::function<SnapshotProgress(const std::string&)> f) { snapshots_ = std::move(f); }
   // Opens the diagnosis trace when options ask for one; an error names the file.
   Status StartDiagnosisTrace();
 
@@ -195,7 +197,8 @@ class Cluster {
     bool started_here = false;  // false: resumed after a controller restart
     bool phase_started = false;
     int64_t phase_started_mono_ms = 0;
-    std::map<uint64_t, std::string> stop_waits;  // stop_job command -> node
+    std::map<uint64_t, std::string> stop_waits;  // stop_job (or pause_job) command -> node
+    bool pausing = false;  // a planned stop: ranks frozen until their newest step is protected
     uint64_t launch_command = 0;
     std::string launch_node;
     int64_t failed_exit_mono_ms = 0;  // the launch exited with an error, no verdict yet
@@ -205,6 +208,8 @@ class Cluster {
   void JobAgentEvent(const std::string& node, const nlohmann::json& event, int64_t now_wall_ms);
   void JobCommandDone(const Command& c, int64_t now_wall_ms);
   JobRecord* RunningJobOn(const std::string& node);
+  // An operator drained (planned: no finished step lost) or isolated a node a job runs on.
+  void MoveJobsOff(const std::string& node, NodeInput input, const std::string& reason, int64_t now_wall_ms);
   void StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms);
   void AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms);
   void EnterPhase(JobRecord& job, RecoveryPhase phase, int64_t now_wall_ms);
@@ -229,7 +234,7 @@ class Cluster {
   diagnostics::RecordingEngine diagnosis_;
   std::set<std::string> open_incidents_;  // ids of incidents waiting for self-checks or link probes
   std::map<std::string, JobRuntime> job_runtime_;
-  std::function<std::optional<uint64_t>(const std::string&)> recovery_point_;
+  std::function<SnapshotProgress(const std::string&)> snapshots_;
   int64_t last_mono_ms_ = 0;  // the newest monotonic time the cluster was given
   ClusterCounters counters_;
   std::function<void()> on_events_;

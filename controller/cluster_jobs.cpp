@@ -93,6 +93,19 @@ json Cluster::RecoverJob(const std::string& id, const std::string& reason, int64
 
 // --- inputs -----------------------------------------------------------------------------
 
+void Cluster::MoveJobsOff(const std::string& node, NodeInput input, const std::string& reason, int64_t now_wall_ms) {
+  JobRecord* job = RunningJobOn(node);
+  if (!job || job->state != "running") return;
+  Recovery r;
+  r.trigger = input == NodeInput::kDrain ? "drain" : "isolated";
+  r.isolate = input != NodeInput::kDrain;
+  r.culprits = {node};
+  r.reason = std::string(input == NodeInput::kDrain ? "node " + node + " drained" : "node " + node + " isolated") +
+             (reason.empty() ? "" : ": " + reason);
+  StartRecovery(*job, r, now_wall_ms);
+  DriveJobs(now_wall_ms, last_mono_ms_);
+}
+
 JobRecord* Cluster::RunningJobOn(const std::string& node) {
   for (auto& [id, job] : jobs_) {
     if (Active(job) && Contains(job.placement, node)) return &job;
@@ -174,7 +187,7 @@ void Cluster::JobCommandDone(const Command& c, int64_t now_wall_ms) {
   if (it == jobs_.end()) return;
   JobRecord& job = it->second;
   JobRuntime& rt = job_runtime_[job.id];
-  if (c.kind == "stop_job") {
+  if (c.kind == "stop_job" || c.kind == "pause_job") {
     rt.stop_waits.erase(c.id);
   } else if (c.kind == "launch_job" && c.id == rt.launch_command) {
     const bool ok = c.state == "succeeded";
@@ -266,7 +279,9 @@ void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, i
 void Cluster::StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms) {
   job_runtime_[job.id] = JobRuntime{};
   job_runtime_[job.id].started_here = true;
-  if (job.restarts >= job.spec.restart_budget) {
+  // The budget counts faults; planned moves (a drain, an operator's recover) do not spend it.
+  const bool planned = r.trigger == "drain" || r.trigger == "operator";
+  if (!planned && job.restarts >= job.spec.restart_budget) {
     job.recovery.reset();
     SetJobState(job, "failed",
                 "restart budget of " + std::to_string(job.spec.restart_budget) + " spent; last fault: " + r.reason,
@@ -279,7 +294,7 @@ void Cluster::StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms) {
     }
     return;
   }
-  ++job.restarts;
+  if (!planned) ++job.restarts;
   r.phase = RecoveryPhase::kFence;
   r.from_attempt = job.attempt;
   r.detected_ms = now_wall_ms;
@@ -322,21 +337,46 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
       return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
     }
     case RecoveryPhase::kStop: {
-      if (first) {
+      // A planned stop (drain, an operator's recover) loses no finished step: the ranks are
+      // frozen first, and stopped once the newest step they all hold is protected.
+      const bool planned = r.trigger == "drain" || r.trigger == "operator";
+      auto send = [&](const std::string& kind) {
         for (const auto& name : job.placement) {
           auto n = nodes_.find(name);
           if (n == nodes_.end() || !Online(n->second, now_mono_ms)) continue;  // a lost node runs nothing we can reach
-          const Command c = EnqueueCommand(name, {{"kind", "stop_job"}, {"args", {{"job", job.id}, {"wait_ms", 3000}}}},
-                                           now_wall_ms);
+          json args = {{"job", job.id}, {"wait_ms", 3000}};
+          // A node leaving the job drops its ranks' snapshot memory: the replacement rebuilds
+          // that shard from peers and must be the member's only holder from then on.
+          if (kind == "stop_job" && Contains(r.culprits, name)) args["forget_snapshots"] = true;
+          const Command c = EnqueueCommand(name, {{"kind", kind}, {"args", args}}, now_wall_ms);
           rt.stop_waits[c.id] = name;
         }
+      };
+      if (first) {
+        rt.pausing = planned;
+        send(planned ? "pause_job" : "stop_job");
       }
       for (auto it = rt.stop_waits.begin(); it != rt.stop_waits.end();) {
         auto n = nodes_.find(it->second);
         it = (n == nodes_.end() || !Online(n->second, now_mono_ms)) ? rt.stop_waits.erase(it) : std::next(it);
       }
       if (!rt.stop_waits.empty() && in_phase_ms < options_.stop_timeout_ms) {
-        r.waiting_for = std::to_string(rt.stop_waits.size()) + " nodes to stop the job's ranks";
+        r.waiting_for = std::to_string(rt.stop_waits.size()) + " nodes to " + (rt.pausing ? "freeze" : "stop") +
+                        " the job's ranks";
+        return;
+      }
+      if (rt.pausing) {
+        const SnapshotProgress progress = snapshots_ ? snapshots_(job.id) : SnapshotProgress{};
+        const bool caught_up = !progress.newest_held || progress.recovery_point >= progress.newest_held;
+        if (!caught_up && in_phase_ms < options_.catalog_wait_ms) {
+          r.waiting_for = "step " + std::to_string(*progress.newest_held) + " to be protected before the ranks stop";
+          return;
+        }
+        r.marks.emplace_back(caught_up ? "frozen at a protected step" : "frozen; protection did not catch up in time",
+                             now_wall_ms);
+        rt.pausing = false;
+        send("stop_job");
+        rt.phase_started_mono_ms = now_mono_ms;
         return;
       }
       EnterPhase(job, RecoveryPhase::kSpare, now_wall_ms);
@@ -377,7 +417,7 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     }
     case RecoveryPhase::kRelaunch: {
       if (rt.launch_command) return;  // sent: the launch command's result moves it on
-      std::optional<uint64_t> point = recovery_point_ ? recovery_point_(job.id) : std::nullopt;
+      std::optional<uint64_t> point = snapshots_ ? snapshots_(job.id).recovery_point : std::nullopt;
       if (!point && !rt.started_here && in_phase_ms < options_.catalog_wait_ms) {
         // Resumed after a controller restart: the catalog is rebuilt from the agents' reports.
         r.waiting_for = "the snapshot catalog to know the job's recovery point";

@@ -139,6 +139,11 @@ std::optional<uint64_t> SnapshotCatalog::RecoveryPoint(const std::string& job) c
   return it == jobs_.end() ? std::nullopt : it->second.recovery_point;
 }
 
+std::optional<uint64_t> SnapshotCatalog::NewestHeld(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? std::nullopt : it->second.protect_step;
+}
+
 Result<json> SnapshotCatalog::View(const std::string& name) const {
   auto it = jobs_.find(name);
   if (it == jobs_.end()) return Status::Error("no agent has reported snapshots of job '" + name + "'");

@@ -50,6 +50,8 @@ class SnapshotCatalog {
   void SetCode(const std::string& job, int k, int m);
 
   std::optional<uint64_t> RecoveryPoint(const std::string& job) const;
+  // The newest step every member holds (protected or not): what a paused job can still protect.
+  std::optional<uint64_t> NewestHeld(const std::string& job) const;
   uint64_t Epoch(const std::string& job) const;
   bool Knows(const std::string& job) const { return jobs_.count(job) > 0; }
   // {job, world, k, m, recovery_point, plan_error, members[], groups[]}; 404-worthy error

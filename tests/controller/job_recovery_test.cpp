@@ -85,8 +85,9 @@ TEST(JobRecoveryTest, ACrashIsRecoveredOnTheSpareThroughEveryPhase) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
   c.Load(0);
-  std::optional<uint64_t> point = 41;
-  c.set_recovery_point_source([&](const std::string& job) { return job == "job-000001" ? point : std::nullopt; });
+  c.set_snapshot_source([](const std::string& job) {
+    return job == "job-000001" ? Cluster::SnapshotProgress{41, 42} : Cluster::SnapshotProgress{};
+  });
   RegisterNodes(c);
 
   json job = c.SubmitJob(Spec(), 10);
@@ -158,7 +159,7 @@ TEST(JobRecoveryTest, AControllerRestartInTheMiddleResumesThePhase) {
   auto store = StateStore::Open(dir);
   Cluster c(store->get(), Options(), "i2");
   c.Load(50000);
-  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(7); });
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{7, 7}; });
   c.DriveJobs(60000, 50000);
   json job = c.Job("job-000001");
   EXPECT_EQ(job["state"], "recovering");
@@ -176,7 +177,7 @@ TEST(JobRecoveryTest, TheRestartBudgetEndsInAClearFailure) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
   c.Load(0);
-  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(3); });
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
   RegisterNodes(c);
   c.Register(Info("s2", "r3", "spare"), 1, 0);
   c.SubmitJob(Spec(/*restart_budget=*/1), 10);
@@ -197,7 +198,7 @@ TEST(JobRecoveryTest, WithoutASpareTheRecoveryWaitsThenGoesOn) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
   c.Load(0);
-  c.set_recovery_point_source([](const std::string&) { return std::optional<uint64_t>(3); });
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
   c.Register(Info("n1", "r1"), 1, 0);
   c.Register(Info("n2", "r1"), 1, 0);
   c.Register(Info("n3", "r2"), 1, 0);
@@ -232,6 +233,39 @@ TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
   EXPECT_EQ(job["recovery"]["trigger"], "exit");
   EXPECT_EQ(job["recovery"]["culprits"], json::array());
   EXPECT_EQ(job["reason"], "the job exited with code 3; no verdict names a node: restarting in place");
+}
+
+TEST(JobRecoveryTest, ADrainFreezesTheRanksUntilTheirNewestStepIsProtected) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  Cluster::SnapshotProgress progress{11, 12};  // step 12 is held by every rank, not yet protected
+  c.set_snapshot_source([&](const std::string&) { return progress; });
+  RegisterNodes(c);
+  c.SubmitJob(Spec(/*restart_budget=*/0), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  c.NodeAction("n3", NodeInput::kDrain, "kernel update", 100);
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "recovering") << "a planned move does not spend the restart budget (0 here)";
+  EXPECT_EQ(job["recovery"]["trigger"], "drain");
+  for (const char* n : {"n1", "n2", "n3"}) EXPECT_TRUE(Newest(c, n, "pause_job")) << n;
+  EXPECT_FALSE(Newest(c, "n1", "stop_job"));
+  AckStops(c, 200);  // none yet
+  for (const char* n : {"n1", "n2", "n3"}) c.CommandResult(n, Newest(c, n, "pause_job")->id, {{"ok", true}}, 200);
+  c.DriveJobs(300, 300);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["waiting_for"], "step 12 to be protected before the ranks stop");
+  EXPECT_FALSE(Newest(c, "n1", "stop_job"));
+  progress.recovery_point = 12;
+  c.DriveJobs(400, 400);
+  EXPECT_TRUE(Newest(c, "n1", "stop_job")) << "frozen at a protected step: now they stop";
+  AckStops(c, 500);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["placement"], json::array({"n1", "n2", "s1"}));
+  EXPECT_EQ(c.Node("n3", 500)["health"], "healthy") << "drained, not fenced";
+  EXPECT_TRUE(c.Node("n3", 500)["drained"].get<bool>());
+  EXPECT_TRUE(Has(Newest(c, "n1", "launch_job")->args["argv"].get<std::vector<std::string>>(), "BULWARK_RESTORE_STEP=12"));
+  EXPECT_EQ(job["restarts"], 0);
 }
 
 TEST(JobRecoveryTest, OperatorsRecoverRunningJobsOnly) {

@@ -194,5 +194,32 @@ TEST_F(RecoveryE2E, AControllerKilledMidRecoveryFinishesItAfterRestart) {
   EXPECT_EQ(job["placement"][0], "spare-01");
 }
 
+// Planned maintenance: the job moves off a drained node, losing no finished step.
+TEST_F(RecoveryE2E, ADrainMovesTheJobOffWithoutLosingAStep) {
+  const std::string id = Submit("");
+  WaitForStep(id, 20);
+  ASSERT_EQ(Ctl("drain node-03 --reason 'kernel update' >/dev/null"), 0);
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 20);
+  const json& r = job["recoveries"][0];
+  EXPECT_EQ(r["trigger"], "drain");
+  EXPECT_NE(r["marks"].dump().find("frozen at a protected step"), std::string::npos) << r.dump(2);
+  EXPECT_EQ(job["restarts"], 0) << "a planned move spends no restart budget";
+  EXPECT_EQ(job["placement"][2], "spare-01");
+  const std::string nodes = Output(ctl_ + " nodes");
+  EXPECT_EQ(nodes.find("isolated"), std::string::npos) << "node-03 is drained, not fenced:\n" << nodes;
+}
+
+// An operator restarts a healthy job from peers' memory (`bulwarkctl recover`).
+TEST_F(RecoveryE2E, AnOperatorsRecoverRestartsInPlace) {
+  const std::string id = Submit("");
+  WaitForStep(id, 15);
+  ASSERT_EQ(Ctl("recover " + id + " --reason 'new data shards' >/dev/null"), 0);
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 15);
+  EXPECT_EQ(job["recoveries"][0]["trigger"], "operator");
+  EXPECT_EQ(job["placement"], json::array({"node-01", "node-02", "node-03", "node-04"})) << "nothing fenced, nothing moved";
+}
+
 }  // namespace
 }  // namespace bulwark
