@@ -136,6 +136,10 @@ void Agent::Run(const std::atomic<bool>* stop) {
   if (hooks.joinable()) hooks.join();
   if (snapshots.joinable()) snapshots.join();
   if (admission.joinable()) admission.join();
+  {
+    std::lock_guard<std::mutex> lock(prefetch_mutex_);
+    for (auto& t : prefetches_) t.join();
+  }
   const int stopped = ranks_.Stop(2000);
   if (stopped > 0) Log(node_.name, "stopped " + std::to_string(stopped) + " ranks on shutdown");
 }
@@ -364,6 +368,25 @@ json Agent::Execute(const json& command, bool* ok) {
                                        args.at("argv").get<std::vector<std::string>>());
       *ok = launched.ok();
       return launched.ok() ? launched.value() : json{{"error", launched.status().message()}};
+    }
+    if (kind == "prefetch_snapshot") {
+      // A replacement node rebuilds its shard from peers while mpirun still starts the
+      // ranks: the rank's own restore request then finds it in local memory.
+      if (!snapshots_) {
+        *ok = false;
+        return {{"error", "snapshots are off on this agent"}};
+      }
+      const std::string job = args.at("job").get<std::string>();
+      const int rank = args.at("rank").get<int>();
+      const uint64_t step = args.at("step").get<uint64_t>();
+      std::lock_guard<std::mutex> lock(prefetch_mutex_);
+      prefetches_.emplace_back([this, job, rank, step] {
+        auto r = snapshots_->Restore(job, rank, step);
+        Log(node_.name, "prefetched rank " + std::to_string(rank) + " of " + job + " at step " + std::to_string(step) + ": " +
+                            (r.ok() ? r->dump() : r.status().message()));
+      });
+      *ok = true;
+      return {{"job", job}, {"rank", rank}, {"step", step}, {"started", true}};
     }
     if (kind == "pause_job") {
       *ok = true;

@@ -12,6 +12,8 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -116,7 +118,9 @@ class Agent {
   bool wake_ = false;
   AgentCounters counters_;
   std::unique_ptr<HookIntake> hooks_;
-  JobLauncher launcher_;  // jobs this agent launches (as their launcher) and stops
+  JobLauncher launcher_;
+  std::mutex prefetch_mutex_;
+  std::vector<std::thread> prefetches_;  // snapshot rebuilds started ahead of a relaunch  // jobs this agent launches (as their launcher) and stops
   std::unique_ptr<SnapshotService> snapshots_;
 };
 

@@ -8,7 +8,8 @@ namespace bulwark::controller {
 namespace {
 
 const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status",
-                                     "probe_links", "launch_job",  "stop_job",   "pause_job"};
+                                     "probe_links", "launch_job",  "stop_job",   "pause_job",
+                                     "prefetch_snapshot"};
 
 // Checks a command's arguments here, so a typo is a 400 to the operator rather than a
 // failure reported later by the agent.
@@ -48,6 +49,10 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     if (in.String("job", "").empty()) in.Fail("job", "is required");
     in.RequiredInt("attempt", 1, INT32_MAX);
     if (in.StringList("argv").empty()) in.Fail("argv", "is required: the launcher and its arguments");
+  } else if (kind == "prefetch_snapshot") {
+    if (in.String("job", "").empty()) in.Fail("job", "is required");
+    in.RequiredInt("rank", 0, 1 << 24);
+    in.RequiredInt("step", 0, INT64_MAX);
   } else if (kind == "stop_job" || kind == "pause_job") {
     if (in.String("job", "").empty()) in.Fail("job", "is required");
     in.Int("wait_ms", 5000, 0, 600000);
@@ -269,7 +274,7 @@ Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& b
   bool known = false;
   for (const char* k : kCommandKinds) known = known || c.kind == k;
   if (!known) {
-    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job, pause_job}, got '" +
+    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job, pause_job, prefetch_snapshot}, got '" +
                         c.kind + "'");
   }
   nlohmann::json args = in.Raw("args");

@@ -268,6 +268,7 @@ void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, i
                   {"restore_step", restore_step ? json(*restore_step) : json()}}});
   const Command c = EnqueueCommand(
       launcher, {{"kind", "launch_job"}, {"args", {{"job", job.id}, {"attempt", job.attempt}, {"argv", argv}}}}, now_wall_ms);
+  if (job.attempt > 1) diagnosis_.Relaunched(last_mono_ms_);
   JobRuntime& rt = job_runtime_[job.id];
   rt.launch_command = c.id;
   rt.launch_node = launcher;
@@ -385,6 +386,7 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     case RecoveryPhase::kSpare: {
       std::vector<PlacementCandidate> free = FreeNodes(now_mono_ms);
       std::vector<std::string> placement = job.placement, domains, missing;
+      std::vector<int> replaced;  // positions in the placement
       for (const auto& name : placement) domains.push_back(Find(name).record.info.rack);
       for (auto& name : placement) {
         const LiveNode& node = Find(name);
@@ -398,6 +400,7 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
         }
         free.erase(std::remove_if(free.begin(), free.end(), [&](const auto& c) { return c.name == *chosen; }), free.end());
         r.marks.emplace_back("replaced " + name + " with " + *chosen, now_wall_ms);
+        replaced.push_back(static_cast<int>(&name - placement.data()));
         name = *chosen;
       }
       if (!missing.empty()) {
@@ -412,6 +415,14 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
         return;
       }
       job.placement = placement;
+      // The replacements start rebuilding their shards from peers now, in parallel with the
+      // relaunch (the recovery point cannot move: every rank is stopped).
+      const std::optional<uint64_t> point = snapshots_ ? snapshots_(job.id).recovery_point : std::nullopt;
+      for (int i : point ? replaced : std::vector<int>{}) {
+        EnqueueCommand(placement[i], {{"kind", "prefetch_snapshot"},
+                                      {"args", {{"job", job.id}, {"rank", i * job.spec.ranks_per_node}, {"step", *point}}}},
+                       now_wall_ms);
+      }
       EnterPhase(job, RecoveryPhase::kRelaunch, now_wall_ms);
       return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
     }

@@ -130,6 +130,11 @@ void Engine::RankGone(const std::string& node, int64_t rank, int64_t pid, const 
   gone_pending_.push_back({node, rank, pid, event_ms, now_ms, why});
 }
 
+void Engine::Relaunched(int64_t now_ms) {
+  quiet_until_ms_ = std::min(quiet_until_ms_, now_ms);
+  gone_pending_.clear();  // the old attempt's teardown
+}
+
 void Engine::NodeLost(const std::string& node, const std::string& why, int64_t now_ms) {
   std::vector<int64_t> ranks;
   for (auto& [id, comm] : comms_) {

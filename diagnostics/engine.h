@@ -57,6 +57,9 @@ class Engine {
   void RankGone(const std::string& node, int64_t rank, int64_t pid, const std::string& why, int64_t event_ms,
                 int64_t now_ms);
   void NodeLost(const std::string& node, const std::string& why, int64_t now_ms);
+  // A job was launched again after a recovery: the teardown is over, so ranks going from
+  // now on are new faults, not the echo of the last verdict.
+  void Relaunched(int64_t now_ms);
   // The verdicts reached since the last tick.
   std::vector<Verdict> Tick(int64_t now_ms);
 

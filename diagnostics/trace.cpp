@@ -38,6 +38,11 @@ void RecordingEngine::RankGone(const std::string& node, int64_t rank, int64_t pi
   engine_.RankGone(node, rank, pid, why, event_ms, now_ms);
 }
 
+void RecordingEngine::Relaunched(int64_t now_ms) {
+  if (out_) Write({{"t", now_ms}, {"in", "relaunched"}});
+  engine_.Relaunched(now_ms);
+}
+
 void RecordingEngine::NodeLost(const std::string& node, const std::string& why, int64_t now_ms) {
   if (out_) Write({{"t", now_ms}, {"in", "node_lost"}, {"node", node}, {"why", why}});
   engine_.NodeLost(node, why, now_ms);
@@ -80,12 +85,15 @@ Result<std::vector<Verdict>> ReplayTrace(std::istream& in, EngineOptions options
         const std::string why = r.RequiredString("why");
         r.Finish();
         engine.NodeLost(node, why, t);
+      } else if (kind == "relaunched") {
+        r.Finish();
+        engine.Relaunched(t);
       } else if (kind == "tick") {
         r.Finish();
         auto reached = engine.Tick(t);
         verdicts.insert(verdicts.end(), reached.begin(), reached.end());
       } else {
-        r.Fail("in", "must be one of {telemetry, rank_gone, node_lost, tick}, got '" + kind + "'");
+        r.Fail("in", "must be one of {telemetry, rank_gone, node_lost, relaunched, tick}, got '" + kind + "'");
       }
     } catch (const JsonError& e) {
       return Status::Error("trace line " + std::to_string(number) + ": " + e.what());

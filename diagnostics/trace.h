@@ -29,6 +29,7 @@ class RecordingEngine {
   void RankGone(const std::string& node, int64_t rank, int64_t pid, const std::string& why, int64_t event_ms,
                 int64_t now_ms);
   void NodeLost(const std::string& node, const std::string& why, int64_t now_ms);
+  void Relaunched(int64_t now_ms);
   std::vector<Verdict> Tick(int64_t now_ms);
 
   const EngineOptions& options() const { return engine_.options(); }

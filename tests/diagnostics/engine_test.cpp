@@ -100,6 +100,21 @@ TEST(EngineTest, TheFirstRankGoneIsTheCrashTheRestAreItsEcho) {
   EXPECT_EQ(Kinds(engine.Tick(31000)), std::vector<std::string>{"crash"});
 }
 
+TEST(EngineTest, AfterARelaunchARankGoneIsANewCrashAtOnce) {
+  Engine engine;
+  engine.RankGone("node-02", 1, 1001, "exited by signal 9", 10000, 5000);
+  ASSERT_EQ(Kinds(engine.Tick(5600)), std::vector<std::string>{"crash"});
+  engine.RankGone("node-01", 0, 1000, "ring writer vanished", 10300, 5700);  // the teardown
+  EXPECT_TRUE(engine.Tick(6500).empty());
+  // The job is launched again on a spare, whose rank dies while restoring: inside the echo
+  // window of the first verdict, but a fault of the new attempt.
+  engine.Relaunched(7000);
+  engine.RankGone("spare-01", 1, 3001, "exited by signal 9", 12500, 7500);
+  const auto verdicts = engine.Tick(8100);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"crash"});
+  EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"spare-01"});
+}
+
 TEST(EngineTest, ARankThatNeverEntersIsNamedOnceAfterTheThreshold) {
   EngineOptions o;
   o.hang_ms = 5000;
@@ -279,7 +294,7 @@ TEST(EngineTest, ARecordedTraceReplaysToTheSameVerdicts) {
   EXPECT_EQ(error.status().message(), "trace line 2: batches[0].time_ms: is required");
   std::istringstream unknown("{\"t\":1,\"in\":\"reboot\"}\n");
   EXPECT_EQ(ReplayTrace(unknown, o).status().message(),
-            "trace line 1: in: must be one of {telemetry, rank_gone, node_lost, tick}, got 'reboot'");
+            "trace line 1: in: must be one of {telemetry, rank_gone, node_lost, relaunched, tick}, got 'reboot'");
 }
 
 }  // namespace

@@ -94,13 +94,13 @@ class RecoveryE2E : public ::testing::Test {
   int Ctl(const std::string& args) { return Shell(ctl_ + " " + args); }
 
   // Submits the reference job; `faults` go to every rank (node-bound faults fire only there).
-  std::string Submit(const std::string& faults, int restart_budget = 3) {
+  std::string Submit(const std::string& faults, int restart_budget = 3, const std::string& extra = "") {
     const std::string file = dir_ + ".job.yaml";
     std::ofstream(file) << "name: train\n"
                         << "command: [" << BULWARK_TRAIN_BIN << ", --config, " << kTiny << ", --steps, '" << kSteps << "']\n"
                         << "nodes: 4\nranks_per_node: 1\nrestart_budget: " << restart_budget << "\n"
                         << "snapshot: {every_steps: 1, k: 2, m: 1}\n"
-                        << (faults.empty() ? "" : "env: {BULWARK_FAULTS: '" + faults + "'}\n");
+                        << (faults.empty() ? "" : "env: {BULWARK_FAULTS: '" + faults + "'}\n") << extra;
     const json job = json::parse(Output(ctl_ + " --json job submit " + file));
     return job["id"];
   }
@@ -192,6 +192,33 @@ TEST_F(RecoveryE2E, AControllerKilledMidRecoveryFinishesItAfterRestart) {
   const json job = WaitFor(id, "succeeded");
   ExpectRecovered(job, 1, 25);
   EXPECT_EQ(job["placement"][0], "spare-01");
+}
+
+// A straggler is evicted only where the job's policy says so.
+TEST_F(RecoveryE2E, AStragglerIsEvictedByPolicy) {
+  const std::string id = Submit("slow:step=5:node=node-03:percent=150", 3, "evict_stragglers: true\n");
+  const json job = WaitFor(id, "succeeded", 180000);
+  ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+  EXPECT_EQ(job["result"]["last"]["digest"], ReferenceDigest()) << "a slow node changes timing, never numbers";
+  ASSERT_GE(job["recoveries"].size(), 1u) << job.dump(2);
+  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-03"}));
+  EXPECT_NE(job["recoveries"][0]["reason"].get<std::string>().find("straggler"), std::string::npos);
+  EXPECT_EQ(job["placement"][2], "spare-01");
+}
+
+// The replacement itself fails while the job restores (its rank dies at the first step it
+// runs): the recovery starts over with the second spare, and the job still ends bit-identical.
+TEST_F(RecoveryE2E, ASecondFaultDuringRecoveryIsHandled) {
+  Ctl("cluster down >/dev/null 2>&1");
+  ASSERT_EQ(Ctl("cluster up --nodes 4 --spares 2 --heartbeat-ms 250 --local-hang-ms 1500 --hang-ms 3000 "
+                "--snapshot-k 2 --snapshot-m 1 >/dev/null 2>&1"),
+            0);
+  const std::string id = Submit("crash:step=25:node=node-02;crash:step=25:node=spare-01");
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 25);
+  EXPECT_EQ(job["restarts"], 2) << "the second fault is a second restart";
+  EXPECT_EQ(job["placement"][1], "spare-02");
+  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-02", "spare-01"})) << job["recoveries"].dump(2);
 }
 
 // Planned maintenance: the job moves off a drained node, losing no finished step.
