@@ -63,7 +63,16 @@ JobLauncher::~JobLauncher() {
 Result<json> JobLauncher::Launch(const std::string& job, int attempt, const std::vector<std::string>& argv) {
   if (argv.empty()) return Status::Error("launch_job: argv is empty");
   if (::access(argv[0].c_str(), X_OK) != 0) return Status::Error("launch_job: " + argv[0] + " is not an executable file");
-  Stop(job, 0);  // an older attempt still running would fight the new one for its ranks' memory
+  // An older attempt still running would fight the new one for its ranks' memory, and its
+  // MPI daemons, dying, for their session directories: it is killed and waited for.
+  Stop(job, 0);
+  pid_t old_group = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = launches_.find(job);
+    if (it != launches_.end()) old_group = it->second.pgid;
+  }
+  for (int i = 0; old_group > 0 && i < 1500 && ::kill(-old_group, 0) == 0; ++i) ::usleep(2000);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Error(std::string("pipe failed: ") + std::strerror(errno));
   std::vector<char*> args;
