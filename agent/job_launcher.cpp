@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/spawn.h"
 #include "common/clock.h"
 
 namespace bulwark::agent {
@@ -19,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-// The value of `key` in a NUL-separated environment block, or nullptr.
+// Whether a NUL-separated environment block holds exactly `key_eq_value` (KEY=VALUE).
 bool EnvHas(const std::string& block, const std::string& key_eq_value) {
   size_t at = 0;
   while (at < block.size()) {
@@ -61,8 +62,6 @@ JobLauncher::~JobLauncher() {
 }
 
 Result<json> JobLauncher::Launch(const std::string& job, int attempt, const std::vector<std::string>& argv) {
-  if (argv.empty()) return Status::Error("launch_job: argv is empty");
-  if (::access(argv[0].c_str(), X_OK) != 0) return Status::Error("launch_job: " + argv[0] + " is not an executable file");
   // An older attempt still running would fight the new one for its ranks' memory, and its
   // MPI daemons, dying, for their session directories: it is killed and waited for.
   Stop(job, 0);
@@ -73,33 +72,17 @@ Result<json> JobLauncher::Launch(const std::string& job, int attempt, const std:
     if (it != launches_.end()) old_group = it->second.pgid;
   }
   for (int i = 0; old_group > 0 && i < 1500 && ::kill(-old_group, 0) == 0; ++i) ::usleep(2000);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Error(std::string("pipe failed: ") + std::strerror(errno));
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return Status::Error(std::string("fork failed: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(fds[1]);
+  auto spawned = SpawnInOwnGroup(argv);
+  if (!spawned.ok()) return Status::Error("launch_job: " + spawned.status().message());
+  const pid_t pid = spawned->pid;
+  const int output = spawned->output;
   const std::string log_path = work_dir_ + "/" + job + "." + std::to_string(attempt) + ".log";
   std::lock_guard<std::mutex> lock(mu_);
   Launch_& launch = launches_[job];
   if (launch.reader.joinable()) finished_.push_back(std::move(launch.reader));
   launch.attempt = attempt;
   launch.pgid = pid;
-  launch.reader = std::thread([this, job, attempt, pid, fd = fds[0], log_path] { Watch(job, attempt, pid, fd, log_path); });
+  launch.reader = std::thread([this, job, attempt, pid, fd = output, log_path] { Watch(job, attempt, pid, fd, log_path); });
   return json{{"job", job}, {"attempt", attempt}, {"pid", pid}, {"log", log_path}};
 }
 

@@ -129,8 +129,9 @@ void Cluster::JobVerdict(const diagnostics::Verdict& v, const std::string& incid
       StartRecovery(*job, r, now_wall_ms);
       continue;
     }
-    // Recovering. Before the relaunch, rank deaths are the echo of the job being stopped;
-    // only a node lost matters (the spare phase replaces every node that is not healthy).
+    // Recovering. Before the relaunch, rank deaths are the echo of the job being stopped,
+    // and a node lost meanwhile needs nothing here: the spare phase replaces every node of
+    // the placement that is not healthy.
     Recovery& r = *job->recovery;
     if (r.phase != RecoveryPhase::kRestore) continue;
     // A second fault while the relaunched job restores: recover again, this node fenced too.

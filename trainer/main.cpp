@@ -191,6 +191,10 @@ int Run(int argc, char** argv, MpiComm& comm) {
       return 3;
     }
     snapshots = std::move(opened).value();
+    // Starting fresh (a first launch, or a relaunch with nothing protected yet): versions a
+    // previous attempt left in this memory are not this run's, and would make its first
+    // commits look older than what the job already held.
+    if (!opt.restore_from_memory) snapshots->Discard();
   }
   if (opt.restore_from_memory) {
     // Under an agent, each rank first asks it to make the job's recovery point present in
