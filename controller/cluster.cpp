@@ -274,8 +274,9 @@ Command Cluster::EnqueueCommand(const std::string& node, const nlohmann::json& b
   bool known = false;
   for (const char* k : kCommandKinds) known = known || c.kind == k;
   if (!known) {
-    in.Fail("kind", "must be one of {self_check, start_ranks, stop_ranks, report_status, probe_links, launch_job, stop_job, pause_job, prefetch_snapshot}, got '" +
-                        c.kind + "'");
+    std::string kinds;
+    for (const char* k : kCommandKinds) kinds += std::string(kinds.empty() ? "" : ", ") + k;
+    in.Fail("kind", "must be one of {" + kinds + "}, got '" + c.kind + "'");
   }
   nlohmann::json args = in.Raw("args");
   if (args.is_null()) args = nlohmann::json::object();
