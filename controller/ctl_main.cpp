@@ -57,7 +57,7 @@ Cluster:
 
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
-             [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
+             [--missed-beats N] [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
   cluster status [--dir DIR]
   cluster down [--dir DIR]
 
@@ -432,6 +432,7 @@ int Dispatch(Options& o) {
         if (o.flags.count("spares")) up.spares = std::stoi(o.flags["spares"]);
         if (o.flags.count("nodes-per-rack")) up.nodes_per_rack = std::stoi(o.flags["nodes-per-rack"]);
         if (o.flags.count("heartbeat-ms")) up.heartbeat_ms = std::stoi(o.flags["heartbeat-ms"]);
+        if (o.flags.count("missed-beats")) up.missed_beats = std::stoi(o.flags["missed-beats"]);
         if (o.flags.count("restart-grace-ms")) up.restart_grace_ms = std::stoi(o.flags["restart-grace-ms"]);
         if (o.flags.count("local-hang-ms")) up.local_hang_ms = std::stoi(o.flags["local-hang-ms"]);
         if (o.flags.count("hang-ms")) up.hang_ms = std::stoi(o.flags["hang-ms"]);
@@ -540,7 +541,7 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("BULWARK_CONTROLLER")) o.controller = v;
   if (const char* v = std::getenv("BULWARK_TOKEN_FILE")) o.token_file = v;
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
-  static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "restart-grace-ms",
+  static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit", "mpi-with"};
   static const char* kSwitches[] = {"json", "follow", "wait"};
