@@ -200,7 +200,6 @@ class Cluster {
     std::map<uint64_t, std::string> stop_waits;  // stop_job (or pause_job) command -> node
     bool pausing = false;  // a planned stop: ranks frozen until their newest step is protected
     uint64_t launch_command = 0;
-    std::string launch_node;
     int64_t failed_exit_mono_ms = 0;  // the launch exited with an error, no verdict yet
     std::string failed_exit_reason;
   };

@@ -272,7 +272,6 @@ void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, i
   if (job.attempt > 1) diagnosis_.Relaunched(last_mono_ms_);
   JobRuntime& rt = job_runtime_[job.id];
   rt.launch_command = c.id;
-  rt.launch_node = launcher;
   rt.failed_exit_mono_ms = 0;
 }
 

@@ -31,7 +31,6 @@ nlohmann::json ToJson(const Recovery& r) {
           {"detected_ms", r.detected_ms},
           {"marks", marks},
           {"restore_step", r.restore_step ? nlohmann::json(*r.restore_step) : nlohmann::json()},
-          {"dropped", r.dropped},
           {"waiting_for", r.waiting_for},
           {"mttr_ms", MttrBreakdown(r)}};
 }
@@ -49,7 +48,6 @@ Recovery RecoveryFromJson(const nlohmann::json& j) {
   r.detected_ms = j.at("detected_ms").get<int64_t>();
   for (const auto& m : j.at("marks")) r.marks.emplace_back(m.at("what").get<std::string>(), m.at("time_ms").get<int64_t>());
   if (!j.at("restore_step").is_null()) r.restore_step = j["restore_step"].get<uint64_t>();
-  r.dropped = j.at("dropped").get<std::vector<std::string>>();
   r.waiting_for = j.value("waiting_for", "");
   return r;
 }

@@ -39,7 +39,6 @@ struct Recovery {
   int64_t detected_ms = 0;            // when the controller decided to recover
   std::vector<std::pair<std::string, int64_t>> marks;  // phase entered / milestone, wall ms
   std::optional<uint64_t> restore_step;  // the recovery point the relaunch restores
-  std::vector<std::string> dropped;      // shrink: nodes left out of the new placement
   std::string waiting_for;               // what the current phase waits on, for operators
 };
 
