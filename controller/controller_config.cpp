@@ -41,6 +41,8 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     snapshots.Finish();
     auto diagnosis = root.Map("diagnosis");
     c.hang_ms = diagnosis.Int("hang_ms", c.hang_ms, 100, 3600000);
+    c.warmup_hang_ms = diagnosis.Int("warmup_hang_ms", 4 * c.hang_ms, c.hang_ms, 4 * 3600000);
+    c.warmup_collectives = diagnosis.Int("warmup_collectives", c.warmup_collectives, 0, 1000000);
     c.crash_settle_ms = diagnosis.Int("crash_settle_ms", c.crash_settle_ms, 0, 60000);
     c.straggler_min_slowdown_percent =
         diagnosis.Double("straggler_min_slowdown_percent", c.straggler_min_slowdown_percent, 1, 1000);

@@ -28,6 +28,8 @@ struct ControllerConfig {
   int snapshot_m = 2;
   // Diagnosis (issue 6): see the README's config reference.
   int64_t hang_ms = 30000;
+  int64_t warmup_hang_ms = 120000;   // for a communicator's first collectives; default 4 × hang_ms
+  int64_t warmup_collectives = 64;
   int64_t crash_settle_ms = 500;
   double straggler_min_slowdown_percent = 10;
   double imbalance_min_lost_percent = 10;

@@ -395,6 +395,7 @@ int Replay(const Options& o, const std::string& path) {
   diagnostics::EngineOptions engine;
   try {
     if (o.flags.count("hang-ms")) engine.hang_ms = std::stoll(o.flags.at("hang-ms"));
+    engine.warmup_hang_ms = 4 * engine.hang_ms;  // as the controller's config defaults it
     if (o.flags.count("min-slowdown-percent")) engine.min_slowdown_percent = std::stod(o.flags.at("min-slowdown-percent"));
     if (o.flags.count("min-lost-percent")) engine.imbalance_min_lost_fraction = std::stod(o.flags.at("min-lost-percent")) / 100;
   } catch (const std::exception&) {

@@ -96,6 +96,8 @@ int Run(int argc, char** argv) {
   cluster_options.missed_beats = config->missed_beats;
   cluster_options.restart_grace_ms = config->restart_grace_ms;
   cluster_options.diagnosis.hang_ms = config->hang_ms;
+  cluster_options.diagnosis.warmup_hang_ms = config->warmup_hang_ms;
+  cluster_options.diagnosis.warmup_collectives = static_cast<uint64_t>(config->warmup_collectives);
   cluster_options.diagnosis.crash_settle_ms = config->crash_settle_ms;
   cluster_options.diagnosis.min_slowdown_percent = config->straggler_min_slowdown_percent;
   cluster_options.diagnosis.imbalance_min_lost_fraction = config->imbalance_min_lost_percent / 100;

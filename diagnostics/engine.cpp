@@ -195,7 +195,12 @@ void Engine::AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::
     const int64_t inside = v.in_call_us > 0 ? static_cast<int64_t>(v.in_call_us / 1000) + (now_ms - v.seen_ms) : 0;
     states.push_back({static_cast<int>(r), v.node, v.begun, v.done, inside});
   }
-  const HangVerdict h = diagnostics::AssessHang(states, options_.hang_ms);
+  // The threshold follows the collective waited in: the newest any rank began.
+  uint64_t newest = states.empty() ? 0 : states.front().begun;
+  for (const auto& s : states) newest = SeqAfter(s.begun, newest) ? s.begun : newest;
+  const int64_t threshold = newest <= options_.warmup_collectives ? std::max(options_.hang_ms, options_.warmup_hang_ms)
+                                                                   : options_.hang_ms;
+  const HangVerdict h = diagnostics::AssessHang(states, threshold);
   if (h.kind == HangKind::kNone) {
     if (comm.hang_reported && h.seq != comm.hang_seq) comm.hang_reported = false;  // it moved on
     return;
@@ -214,7 +219,7 @@ void Engine::AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::
   }
   nlohmann::json states_json = nlohmann::json::object();
   for (const auto& [r, view] : comm.ranks) states_json[std::to_string(r)] = view.state.empty() ? "?" : view.state;
-  v.detail = {{"seq", h.seq}, {"waited_ms", h.waited_ms}, {"threshold_ms", options_.hang_ms}, {"states", states_json}};
+  v.detail = {{"seq", h.seq}, {"waited_ms", h.waited_ms}, {"threshold_ms", threshold}, {"states", states_json}};
   if (h.kind == HangKind::kMissingRank) {
     v.kind = VerdictKind::kHang;
     v.ranks.assign(h.culprits.begin(), h.culprits.end());

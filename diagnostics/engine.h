@@ -12,7 +12,11 @@
 //   so are the ranks of a communicator that hangs (or hung that recently) going away: a
 //   hung job being torn down.
 // - Hang: per communicator, hang.h on each rank's state extrapolated to now; a stopped (T)
-//   or uninterruptible (D) rank inside an otherwise communication hang is the culprit.
+//   or uninterruptible (D) rank inside an otherwise communication hang is the culprit. A
+//   communicator's first `warmup_collectives` wait `warmup_hang_ms` instead: a job's first
+//   steps (and a restore's) set up connections, fault in the model's memory and fetch
+//   snapshot fragments, and a rank slow there is not hung (as NCCL's and PyTorch's longer
+//   init timeouts say too). A false hang at start-up would fence a healthy node.
 // - Lateness: per communicator, the timings of each sequence number are gathered from every
 //   member and fed to lateness.h; a straggler needs `min_slowdown_percent`, imbalance needs
 //   the others to have lost `imbalance_min_lost_fraction` of their compute time waiting
@@ -38,6 +42,8 @@ namespace bulwark::diagnostics {
 
 struct EngineOptions {
   int64_t hang_ms = 30000;          // far below NCCL's and PyTorch's watchdogs (minutes)
+  int64_t warmup_hang_ms = 120000;  // the threshold for a communicator's first collectives
+  uint64_t warmup_collectives = 64; // sequence numbers 1..this are warm-up
   int64_t crash_settle_ms = 500;
   int64_t crash_quiet_ms = 10000;
   LatenessOptions lateness;

@@ -18,6 +18,15 @@
 namespace bulwark::diagnostics {
 namespace {
 
+// Options whose hang threshold applies from the first collective: the hand-built streams
+// here use small sequence numbers.
+EngineOptions PastWarmup(int64_t hang_ms) {
+  EngineOptions o;
+  o.hang_ms = hang_ms;
+  o.warmup_collectives = 0;
+  return o;
+}
+
 std::string Node(int64_t rank) { return "node-0" + std::to_string(rank + 1); }
 
 // One rank's state on one communicator, as its agent ships it.
@@ -116,8 +125,7 @@ TEST(EngineTest, AfterARelaunchARankGoneIsANewCrashAtOnce) {
 }
 
 TEST(EngineTest, ARankThatNeverEntersIsNamedOnceAfterTheThreshold) {
-  EngineOptions o;
-  o.hang_ms = 5000;
+  EngineOptions o = PastWarmup(5000);
   Engine engine(o);
   engine.Telemetry("node-01", Batch(0, "c", 11, 10, 1e6), 0);
   engine.Telemetry("node-02", Batch(1, "c", 10, 10, 0, {}, "S"), 0);
@@ -142,9 +150,31 @@ TEST(EngineTest, ARankThatNeverEntersIsNamedOnceAfterTheThreshold) {
   EXPECT_EQ(again[0].ranks, std::vector<int64_t>{2});
 }
 
-TEST(EngineTest, AHungJobTornDownIsTheHangsEchoNotACrash) {
+TEST(EngineTest, ARankSlowInTheFirstCollectivesGetsTheWarmupThreshold) {
   EngineOptions o;
   o.hang_ms = 5000;
+  o.warmup_hang_ms = 20000;
+  o.warmup_collectives = 16;
+  Engine engine(o);
+  // Collective #12 is warm-up: 6 s of waiting for rank 1 is start-up, not a hang.
+  engine.Telemetry("node-01", Batch(0, "c", 12, 11, 6e6), 0);
+  engine.Telemetry("node-02", Batch(1, "c", 11, 11, 0), 0);
+  EXPECT_TRUE(engine.Tick(0).empty());
+  EXPECT_TRUE(engine.Tick(13900).empty());
+  const auto late = engine.Tick(14100);  // 20.1 s inside
+  ASSERT_EQ(Kinds(late), std::vector<std::string>{"hang"});
+  EXPECT_EQ(late[0].detail["threshold_ms"], 20000);
+  // Past warm-up the usual threshold holds.
+  Engine past(o);
+  past.Telemetry("node-01", Batch(0, "c", 17, 16, 6e6), 0);
+  past.Telemetry("node-02", Batch(1, "c", 16, 16, 0), 0);
+  const auto verdicts = past.Tick(0);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"hang"});
+  EXPECT_EQ(verdicts[0].detail["threshold_ms"], 5000);
+}
+
+TEST(EngineTest, AHungJobTornDownIsTheHangsEchoNotACrash) {
+  EngineOptions o = PastWarmup(5000);
   Engine engine(o);
   engine.Telemetry("node-01", Batch(0, "c", 11, 10, 6e6), 0);
   engine.Telemetry("node-02", Batch(1, "c", 10, 10, 0, {}, "T"), 0);
@@ -167,8 +197,7 @@ TEST(EngineTest, AHungJobTornDownIsTheHangsEchoNotACrash) {
 }
 
 TEST(EngineTest, AStoppedRankInsideTheCallIsTheCulpritNotTheNetwork) {
-  EngineOptions o;
-  o.hang_ms = 5000;
+  EngineOptions o = PastWarmup(5000);
   Engine engine(o);
   for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 7, 6, 6e6, {}, r == 2 ? "T" : "R"), 0);
   const auto verdicts = engine.Tick(0);
@@ -179,8 +208,7 @@ TEST(EngineTest, AStoppedRankInsideTheCallIsTheCulpritNotTheNetwork) {
 }
 
 TEST(EngineTest, EveryRankWaitingInsideIsACommunicationHangThatBlamesNoNode) {
-  EngineOptions o;
-  o.hang_ms = 5000;
+  EngineOptions o = PastWarmup(5000);
   Engine engine(o);
   for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", 7, 6, 6e6), 0);
   const auto verdicts = engine.Tick(0);
@@ -191,8 +219,7 @@ TEST(EngineTest, EveryRankWaitingInsideIsACommunicationHangThatBlamesNoNode) {
 }
 
 TEST(EngineTest, ACrashedRanksPeersWaitingAreNotAHang) {
-  EngineOptions o;
-  o.hang_ms = 5000;
+  EngineOptions o = PastWarmup(5000);
   Engine engine(o);
   for (int r = 0; r < 3; ++r) engine.Telemetry(Node(r), Batch(r, "c", r == 1 ? 6 : 7, 6, r == 1 ? 0 : 1000), 0);
   engine.RankGone("node-02", 1, 1001, "exited by signal 9", 0, 0);
@@ -267,8 +294,7 @@ TEST(EngineTest, ALostNodeIsAVerdictAndItsPeersFailingAfterAreNot) {
 TEST(EngineTest, ARecordedTraceReplaysToTheSameVerdicts) {
   const std::string path = testing::UniqueTempDir() + "/trace.jsonl";
   std::filesystem::remove(path);
-  EngineOptions o;
-  o.hang_ms = 5000;
+  EngineOptions o = PastWarmup(5000);
   std::vector<Verdict> live;
   {
     RecordingEngine engine(o);
