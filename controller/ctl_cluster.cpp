@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -136,8 +137,21 @@ std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterU
          "  mpirun_args: [--bind-to, none]\n";
 }
 
+// Names this cluster's shared memory and hook sockets. Random, not the pid: pids wrap
+// (32768 here), and a new cluster under an old cluster's prefix met that cluster's
+// leftover snapshot slots of a job with the same id, reported them as held, and stalled
+// its ranks' commits behind steps it never wrote.
+std::string NewClusterId() {
+  std::random_device random;
+  char id[16];
+  std::snprintf(id, sizeof(id), "%08x", static_cast<unsigned>(random()));
+  return id;
+}
+
+std::string ShmPrefix(const std::string& cluster_id, const std::string& name) { return "bulwark-" + cluster_id + "-" + name; }
+
 std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,
-                      int index, const ClusterUpOptions& o) {
+                      int index, const std::string& cluster_id, const ClusterUpOptions& o) {
   const int rack = index / o.nodes_per_rack + 1;
   const int leaf = (rack + 1) / 2;
   const std::string node_dir = dir + "/nodes/" + name;
@@ -147,8 +161,8 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          "listen: 127.0.0.1:0\n"
          "address_file: " + node_dir + "/agent.addr\n"
          "work_dir: " + node_dir + "/work\n"
-         "shm_prefix: /bulwark-" + std::to_string(::getpid()) + "-" + name + "\n"
-         "hooks: {socket: '@bulwark-" + std::to_string(::getpid()) + "-" + name + "', local_hang_ms: " +
+         "shm_prefix: /" + ShmPrefix(cluster_id, name) + "\n"
+         "hooks: {socket: '@" + ShmPrefix(cluster_id, name) + "', local_hang_ms: " +
          std::to_string(o.local_hang_ms) + "}\n"
          // The reference trainer's steps here take tens of milliseconds (real ones take
          // seconds): ship 4 times a second so that a straggler is named within 20 steps.
@@ -234,7 +248,9 @@ int ClusterUp(const ClusterUpOptions& o) {
     const uint16_t port = FreePort();
     const std::string url = "http://127.0.0.1:" + std::to_string(port);
     WriteFile(dir + "/controller.yaml", ControllerYaml(dir, port, o));
+    const std::string cluster_id = NewClusterId();
     state = {{"dir", dir},
+             {"id", cluster_id},
              {"controller", {{"pid", 0}, {"url", url}, {"config", dir + "/controller.yaml"}}},
              {"operator_token_file", dir + "/tokens/operator.token"},
              {"agents", json::array()}};
@@ -243,8 +259,9 @@ int ClusterUp(const ClusterUpOptions& o) {
       const std::string name = NodeName(spare, spare ? i - o.nodes + 1 : i + 1);
       fs::create_directories(dir + "/nodes/" + name + "/work", ec);
       const std::string config = dir + "/nodes/" + name + "/agent.yaml";
-      WriteFile(config, AgentYaml(dir, url, name, spare, i, o));
-      state["agents"].push_back({{"name", name}, {"pid", 0}, {"config", config}, {"role", spare ? "spare" : "worker"}});
+      WriteFile(config, AgentYaml(dir, url, name, spare, i, cluster_id, o));
+      state["agents"].push_back({{"name", name}, {"pid", 0}, {"config", config}, {"role", spare ? "spare" : "worker"},
+                                 {"shm_prefix", ShmPrefix(cluster_id, name)}});
     }
   }
   const int started = StartMissing(state, o.bin_dir);
@@ -338,9 +355,19 @@ int ClusterDown(const std::string& dir_in) {
       if (Running(pid, config)) ::kill(pid, SIGKILL);
     }
   }
+  // The nodes' memory goes with them: snapshot slots and parity fragments.
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& a : state["agents"]) {
+    const std::string head = a.value("shm_prefix", std::string()) + ".";
+    if (head.size() < 2) continue;  // a cluster from before prefixes were recorded
+    for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
+      if (e.path().filename().string().rfind(head, 0) == 0 && fs::remove(e.path(), ec)) ++removed;
+    }
+  }
   fs::rename(dir + "/cluster.json", dir + "/cluster.down.json");
-  std::printf("Stopped %d processes of the local cluster in %s%s; state and logs kept there\n", stopped, dir.c_str(),
-              all_gone ? "" : " (some needed SIGKILL)");
+  std::printf("Stopped %d processes of the local cluster in %s%s and freed %d shared-memory objects; state and logs kept there\n",
+              stopped, dir.c_str(), all_gone ? "" : " (some needed SIGKILL)", removed);
   return 0;
 }
 

@@ -79,10 +79,9 @@ std::vector<pid_t> ProcessesWithEnv(const std::vector<std::string>& pairs) {
 class RecoveryE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Hangs are named after 6 s: on a loaded 2-core CI machine a rank at nice 19 was seen
-    // computing (state R) for 3 s at start-up without entering its collective. Nodes are
-    // lost after 3 s of silence (12 beats of 250 ms): agents there were seen silent for
-    // 1.8 s with nothing wrong. Only the whole-node case asks for a faster verdict.
+    // Nodes are lost after 3 s of silence (12 beats of 250 ms): agents on a loaded 2-core
+    // CI machine were seen silent for 1.8 s with nothing wrong. Only the whole-node case
+    // asks for a faster verdict.
     ASSERT_EQ(Up(1, 12), 0)
         << testing::ReadWholeFile(dir_ + ".up.log");
   }

@@ -80,7 +80,8 @@ class SnapshotE2E : public ::testing::Test {
   }
   void TearDown() override {
     Shell(std::string(BULWARK_CTL) + " --dir " + dir_ + " cluster down >/dev/null 2>&1");
-    for (const auto& a : state_["agents"]) RemoveShm(a["name"]);
+    // cluster down frees the nodes' memory: a later cluster must not meet these slots.
+    for (const auto& a : state_["agents"]) EXPECT_EQ(RemoveShm(a["name"]), 0) << a["name"] << "'s shared memory outlived cluster down";
   }
 
   std::string Prefix(const std::string& node) {
@@ -95,11 +96,14 @@ class SnapshotE2E : public ::testing::Test {
     }
     return -1;
   }
-  void RemoveShm(const std::string& node) {
+  // Returns how many objects it removed.
+  int RemoveShm(const std::string& node) {
     const std::string head = Prefix(node) + ".";
+    int removed = 0;
     for (const auto& e : fs::directory_iterator("/dev/shm")) {
-      if (e.path().filename().string().rfind(head, 0) == 0) fs::remove(e.path());
+      if (e.path().filename().string().rfind(head, 0) == 0) removed += fs::remove(e.path()) ? 1 : 0;
     }
+    return removed;
   }
   // A whole node lost: its agent killed and its memory gone.
   void LoseNode(const std::string& node) {
