@@ -44,7 +44,12 @@ Result<bool> SnapshotCatalog::Report(const SnapshotReport& r) {
   };
 
   auto same = std::find_if(job.members.begin(), job.members.end(), [&](const Member& m) { return m.ranks == ranks; });
+  // A member now held by another node (a replacement) is reached at a new address: every
+  // agent's view must learn it, or contributions keep going to the node it replaced and
+  // wait there for a seal that never comes.
+  bool moved_member = false;
   if (same != job.members.end()) {
+    moved_member = same->node != r.node || same->address != r.address;
     same->node = r.node;
     same->address = r.address;
     same->domain = r.domain;
@@ -62,6 +67,7 @@ Result<bool> SnapshotCatalog::Report(const SnapshotReport& r) {
     if (job.members.size() != n) job.plan.reset();
     job.members.push_back({r.node, r.node, r.address, r.domain, ranks, merge({}, r.protected_steps), held});
     job.plan.reset();
+    moved_member = true;
   }
   // A member protects only steps it holds, and holds only the newest two: a protected step
   // above everything it holds now was abandoned (the job went back to an older step or to
@@ -91,7 +97,8 @@ Result<bool> SnapshotCatalog::Report(const SnapshotReport& r) {
     std::sort(abandoned.begin(), abandoned.end());
     abandoned.erase(std::unique(abandoned.begin(), abandoned.end()), abandoned.end());
   }
-  const bool moved = std::make_pair(job.recovery_point, job.protect_step) != before || abandoned != job.abandoned;
+  const bool moved =
+      std::make_pair(job.recovery_point, job.protect_step) != before || abandoned != job.abandoned || moved_member;
   job.abandoned = abandoned;
   if (moved) ++job.epoch;
   return moved;

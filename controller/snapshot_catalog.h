@@ -12,7 +12,8 @@
 // - abandoned steps: held by some member above the recovery point while another member
 //   holds a newer step but not that one (a rank skipped it: it can never be protected).
 //   Their holders may overwrite them, so the members meet on a common step again.
-// An epoch counts changes of either; agents long-poll on it.
+// An epoch counts changes of any of these, and of a member's holder (its node and address:
+// a replacement took its ranks over); agents long-poll on it.
 // Pure: reports in, views out. Held in memory: after a controller restart the agents'
 // periodic reports rebuild it (the truth lives in the agents' memory).
 #pragma once
@@ -44,7 +45,8 @@ class SnapshotCatalog {
   SnapshotCatalog(int default_k, int default_m) : default_k_(default_k), default_m_(default_m) {}
 
   // Fails, naming the field, on a report that cannot be right (ranks outside the world...).
-  // Returns whether the job's epoch moved (recovery point or step to protect).
+  // Returns whether the job's epoch moved (recovery point, step to protect, abandoned
+  // steps, or a member's holder).
   Result<bool> Report(const SnapshotReport& report);
   // The code a job uses (a submitted job's own k, m; else the defaults).
   void SetCode(const std::string& job, int k, int m);

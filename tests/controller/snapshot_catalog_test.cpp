@@ -40,12 +40,20 @@ TEST(SnapshotCatalogTest, TheRecoveryPointIsTheNewestStepEveryMemberProtected) {
   EXPECT_EQ(catalog.RecoveryPoint("job"), 5u);
 
   // d is lost; e stands in with nothing yet: the point stays (peers can rebuild d's shard).
+  // Its holder changed, so the epoch moves even though no step did: agents long-polling
+  // on it learn e's address, or they would keep sending d's parity contributions to d.
   SnapshotReport standin = Report("e", {3}, {});
-  ASSERT_TRUE(catalog.Report(standin).ok());
+  const uint64_t epoch = catalog.Epoch("job");
+  auto standin_moved = catalog.Report(standin);
+  ASSERT_TRUE(standin_moved.ok());
+  EXPECT_TRUE(*standin_moved);
+  EXPECT_GT(catalog.Epoch("job"), epoch);
   EXPECT_EQ(catalog.RecoveryPoint("job"), 5u);
   const auto view = catalog.View("job").value();
   EXPECT_EQ(view["members"][3]["member"], "d");
   EXPECT_EQ(view["members"][3]["node"], "e");
+  EXPECT_EQ(view["members"][3]["address"], "e:1");
+  EXPECT_FALSE(*catalog.Report(standin)) << "the same report again moves nothing";
 
   // The job went back to scratch: what the members hold now is below 5 and 4.
   for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(catalog.Report(Report(n, {n[0] - 'a'}, {1})).ok());
