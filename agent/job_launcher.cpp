@@ -113,6 +113,11 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
         json step = json::parse(text, nullptr, false);
         event("job.first_step", step.is_object() ? step : json{{"line", text}});
       }
+    } else if (text.rfind("{\"anomaly\":", 0) == 0) {
+      // The trainer rolled back from an anomalous step: the controller counts it and keeps
+      // the batches skipped for later relaunches.
+      json anomaly = json::parse(text, nullptr, false);
+      event("job.anomaly", anomaly.is_object() ? anomaly : json{{"line", text}});
     } else if (const size_t at = text.find("restored step "); at != std::string::npos) {
       event("job.restored", {{"step", std::strtoll(text.c_str() + at + 14, nullptr, 10)}, {"line", text}});
     } else if (text.find("nothing restored from memory") != std::string::npos) {

@@ -2,8 +2,9 @@
 // this node. A launch runs in its own process group with its output teed to
 // <work_dir>/<job>.<attempt>.log; a thread per launch reads the output and reports, as
 // events: the ranks restored their state (the trainer's "restored step" line), the first
-// step done after the launch (its first `{"step":…}` line), and the exit with its code and
-// the last step line. Thread-safe.
+// step done after the launch (its first `{"step":…}` line), each training anomaly the ranks
+// rolled back from (an `{"anomaly":…}` line), and the exit with its code and the last step
+// line. Thread-safe.
 #pragma once
 
 #include <sys/types.h>

@@ -204,6 +204,7 @@ class Cluster {
     std::string failed_exit_reason;
   };
   void JobVerdict(const diagnostics::Verdict& v, const std::string& incident, int64_t now_wall_ms);
+  void JobAnomaly(JobRecord& job, const std::string& node, const nlohmann::json& detail, int64_t now_wall_ms);
   void JobAgentEvent(const std::string& node, const nlohmann::json& event, int64_t now_wall_ms);
   void JobCommandDone(const Command& c, int64_t now_wall_ms);
   JobRecord* RunningJobOn(const std::string& node);

@@ -93,8 +93,9 @@ std::string Cluster::OpenIncident(const diagnostics::Verdict& v, int64_t now_wal
   }
   if (!v.blames_node()) {
     incident["state"] = "noted";
-    Note(incident, now_wall_ms, v.kind == diagnostics::VerdictKind::kImbalance
-                                    ? "lateness moves between ranks: imbalance, no node is at fault"
+    Note(incident, now_wall_ms, v.kind == diagnostics::VerdictKind::kImbalance ? "lateness moves between ranks: imbalance, no node is at fault"
+                                : v.kind == diagnostics::VerdictKind::kTrainingAnomaly
+                                    ? "the numbers went wrong, not a machine: the job rolled back and skipped the data; nothing fenced"
                                     : "no single node is to blame: nothing fenced");
     StoreIncident(incident, "incident.opened", now_wall_ms);
     return id;

@@ -18,6 +18,12 @@ std::string JobId(uint64_t number) {
   return id;
 }
 
+std::string FormatSpikeFactor(double f) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", f);
+  return text;
+}
+
 bool Active(const JobRecord& job) { return job.state == "running" || job.state == "recovering"; }
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
@@ -155,7 +161,9 @@ void Cluster::JobAgentEvent(const std::string& node, const json& event, int64_t 
   if (d.value("attempt", -1) != job.attempt) return;  // an older launch: stale
   const std::string kind = event["kind"];
   const int64_t at = event.value("time_ms", now_wall_ms);
-  if (kind == "agent.job.exited") {
+  if (kind == "agent.job.anomaly") {
+    JobAnomaly(job, node, d, now_wall_ms);
+  } else if (kind == "agent.job.exited") {
     const int code = d.value("exit_code", -1), signal = d.value("signal", 0);
     job.result = {{"exit_code", code}, {"signal", signal}, {"node", node}, {"log", d.value("log", "")},
                   {"last", d.value("last", json())}};
@@ -181,6 +189,46 @@ void Cluster::JobAgentEvent(const std::string& node, const json& event, int64_t 
       FinishRecovery(job, now_wall_ms);
     }
   }
+}
+
+// The trainer rolled back from an anomalous step by itself (trainer/anomaly.h); the
+// controller records it as a noted incident and keeps the skipped batches, so a later
+// relaunch from an older recovery point does not train on them again.
+void Cluster::JobAnomaly(JobRecord& job, const std::string& node, const json& d, int64_t now_wall_ms) {
+  for (const auto& b : d.value("skipped_batches", json::array())) {
+    if (!b.is_number_integer()) continue;
+    const int64_t batch = b.get<int64_t>();
+    auto at = std::lower_bound(job.skip_batches.begin(), job.skip_batches.end(), batch);
+    if (at == job.skip_batches.end() || *at != batch) job.skip_batches.insert(at, batch);
+  }
+  auto number = [&](const char* key) {
+    const json& v = d.contains(key) ? d[key] : json();
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.4g", v.is_number() ? v.get<double>() : 0.0);
+    return v.is_number() ? std::string(text) : std::string("NaN");
+  };
+  const std::string kind = d.value("anomaly", std::string("anomaly"));
+  diagnostics::Verdict v;
+  v.kind = diagnostics::VerdictKind::kTrainingAnomaly;
+  v.time_ms = last_mono_ms_;
+  v.confidence = 1.0;  // the trainer's own numbers
+  v.evidence = "job " + job.id + " step " + std::to_string(d.value("step", int64_t{0})) + ": " +
+               (kind == "nan" ? "loss " + number("loss") + ", gradient norm " + number("grad_norm") + " (not finite)"
+                              : "loss " + number("loss") + " against a median of " + number("median_loss") +
+                                    " (over " + FormatSpikeFactor(job.spec.loss_spike_factor) + "x)") +
+               "; rolled back to step " + std::to_string(d.value("rolled_back_to", int64_t{0})) + " from " +
+               d.value("from", std::string("?")) + ", skipping batches " + d.value("skipped_batches", json::array()).dump();
+  v.detail = d;
+  v.detail["node"] = node;
+  ++counters_.verdicts;
+  const std::string incident = OpenIncident(v, now_wall_ms);
+  json entry = d;
+  entry.erase("job");
+  entry["time_ms"] = now_wall_ms;
+  entry["incident"] = incident;
+  job.anomalies.push_back(entry);
+  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.anomaly"}, {"job", job.id}, {"anomaly", kind},
+                  {"step", d.value("step", json())}, {"incident", incident}, {"skip_batches", job.skip_batches}}});
 }
 
 void Cluster::JobCommandDone(const Command& c, int64_t now_wall_ms) {

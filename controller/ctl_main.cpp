@@ -215,6 +215,11 @@ void PrintJob(const json& job) {
     }
     if (mttr.contains("total")) std::printf("    time to repair %s ms: %s\n", mttr["total"].dump().c_str(), split.c_str());
   }
+  for (const auto& a : job.value("anomalies", json::array())) {
+    std::printf("  anomaly (%s): %s at step %s; rolled back to step %s from %s, skipped batches %s\n", Str(a, "incident").c_str(),
+                Str(a, "anomaly").c_str(), a.value("step", json()).dump().c_str(), a.value("rolled_back_to", json()).dump().c_str(),
+                Str(a, "from").c_str(), a.value("skipped_batches", json::array()).dump().c_str());
+  }
   const json last = job.value("result", json::object()).value("last", json());
   if (last.is_object()) std::printf("  last step %s, digest %s\n", last.value("step", json()).dump().c_str(), Str(last, "digest").c_str());
 }

@@ -30,6 +30,10 @@ JobSpec ParseJobSpec(const nlohmann::json& body) {
     in.Fail("spare_policy", "must be 'wait' or 'shrink', got '" + spec.spare_policy + "'");
   }
   spec.evict_stragglers = in.Bool("evict_stragglers", false);
+  spec.loss_spike_factor = in.Number("loss_spike_factor", 0, 0, 1e6);
+  if (spec.loss_spike_factor > 0 && spec.loss_spike_factor <= 1) {
+    in.Fail("loss_spike_factor", "must be above 1 (a loss that many times the recent median), or 0 for NaN only");
+  }
   auto env = in.Object("env");
   const auto env_json = body.value("env", nlohmann::json::object());
   for (const auto& [key, value] : env_json.items()) {
@@ -52,6 +56,7 @@ nlohmann::json ToJson(const JobSpec& spec) {
           {"restart_budget", spec.restart_budget},
           {"spare_policy", spec.spare_policy},
           {"evict_stragglers", spec.evict_stragglers},
+          {"loss_spike_factor", spec.loss_spike_factor},
           {"env", spec.env}};
 }
 
@@ -67,6 +72,8 @@ nlohmann::json ToJson(const JobRecord& job) {
           {"restarts", job.restarts},
           {"recovery", job.recovery ? ToJson(*job.recovery) : nlohmann::json()},
           {"recoveries", job.recoveries},
+          {"anomalies", job.anomalies},
+          {"skip_batches", job.skip_batches},
           {"result", job.result}};
 }
 
@@ -85,6 +92,8 @@ JobRecord JobRecordFromJson(const nlohmann::json& j) {
   if (j.contains("recovery") && j["recovery"].is_object()) job.recovery = RecoveryFromJson(j["recovery"]);
   job.recoveries = j.value("recoveries", nlohmann::json::array());
   job.result = j.value("result", nlohmann::json::object());
+  job.anomalies = j.value("anomalies", nlohmann::json::array());
+  job.skip_batches = j.value("skip_batches", std::vector<int64_t>{});
   return job;
 }
 

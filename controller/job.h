@@ -28,6 +28,7 @@ struct JobSpec {
   int restart_budget = 3;         // recoveries before the job is failed
   std::string spare_policy = "wait";  // no spare left: "wait" for one, or "shrink" to fewer nodes
   bool evict_stragglers = false;  // a straggler verdict restarts the job without that node
+  double loss_spike_factor = 0;   // a loss above this times the recent median is an anomaly (0: NaN only)
   std::map<std::string, std::string> env;  // given to every rank (the environment contract wins)
 };
 
@@ -48,6 +49,10 @@ struct JobRecord {
   std::optional<Recovery> recovery;    // while recovering
   nlohmann::json recoveries = nlohmann::json::array();  // finished recoveries with their timelines
   nlohmann::json result = nlohmann::json::object();     // the last line the job printed, its exit
+  // Training anomalies the job rolled back from (the trainer's own lines, newest last), and
+  // the data batches it skipped: every relaunch skips them too (BULWARK_SKIP_BATCHES).
+  nlohmann::json anomalies = nlohmann::json::array();
+  std::vector<int64_t> skip_batches;
 };
 
 nlohmann::json ToJson(const JobRecord& job);

@@ -1,6 +1,17 @@
 #include "controller/launch_command.h"
 
+#include <cstdio>
+
 namespace bulwark::controller {
+namespace {
+
+std::string FormatFactor(double f) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", f);
+  return text;
+}
+
+}  // namespace
 
 std::map<std::string, std::string> RankEnvironment(const LaunchSettings& settings, const JobRecord& job,
                                                    const NodeInfo& node, std::optional<uint64_t> restore_step) {
@@ -14,6 +25,12 @@ std::map<std::string, std::string> RankEnvironment(const LaunchSettings& setting
   // The agent names its memory "/prefix.…"; shm clients take the prefix without the slash.
   const std::string& prefix = node.shm_prefix;
   if (!prefix.empty()) env["BULWARK_SNAPSHOT_PREFIX"] = prefix[0] == '/' ? prefix.substr(1) : prefix;
+  if (job.spec.loss_spike_factor > 0) env["BULWARK_LOSS_SPIKE_FACTOR"] = FormatFactor(job.spec.loss_spike_factor);
+  if (!job.skip_batches.empty()) {
+    std::string list;
+    for (int64_t b : job.skip_batches) list += (list.empty() ? "" : ",") + std::to_string(b);
+    env["BULWARK_SKIP_BATCHES"] = list;
+  }
   if (restore_step) env["BULWARK_RESTORE_STEP"] = std::to_string(*restore_step);
   else env.erase("BULWARK_RESTORE_STEP");
   if (!settings.hook_library.empty()) env["LD_PRELOAD"] = settings.hook_library;

@@ -5,6 +5,8 @@
 //   BULWARK_AGENT_URL, BULWARK_AGENT_SOCKET          its node's agent (restore, hooks)
 //   BULWARK_SNAPSHOT_PREFIX, BULWARK_SNAPSHOT_EVERY  where and how often it snapshots
 //   BULWARK_RESTORE_STEP                             the step to restore (relaunches only)
+//   BULWARK_LOSS_SPIKE_FACTOR, BULWARK_SKIP_BATCHES  the anomaly threshold, and the batches
+//                                                    earlier attempts rolled back from
 //   LD_PRELOAD                                       the MPI hook, when configured
 // mpirun reaches each host through Open MPI's remote-launch agent (plm_rsh_agent): ssh on
 // real hosts, `bulwark-launch-local` for logical nodes on one machine (it runs the daemon

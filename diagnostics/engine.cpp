@@ -30,6 +30,7 @@ const char* VerdictKindName(VerdictKind kind) {
     case VerdictKind::kStraggler: return "straggler";
     case VerdictKind::kImbalance: return "imbalance";
     case VerdictKind::kSlowCommunication: return "slow_communication";
+    case VerdictKind::kTrainingAnomaly: return "training_anomaly";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@ enum class VerdictKind {
   kStraggler,          // one rank persistently late: its compute is slow
   kImbalance,          // lateness that moves between ranks: reported, never a node fault
   kSlowCommunication,  // every collective slower with no rank late: the network, to be probed
+  kTrainingAnomaly,    // the job's loss spiked or went NaN and it rolled back (told by the trainer)
 };
 
 const char* VerdictKindName(VerdictKind kind);

@@ -16,6 +16,8 @@ FaultKind ParseFaultKind(const std::string& name) {
   if (name == "crash") return FaultKind::kCrash;
   if (name == "hang") return FaultKind::kHang;
   if (name == "jitter") return FaultKind::kJitter;
+  if (name == "nan") return FaultKind::kNan;
+  if (name == "spike") return FaultKind::kSpike;
   return FaultKind::kSlow;
 }
 
@@ -74,8 +76,8 @@ TrainConfig Read(StrictMap& top) {
   }
   for (StrictMap& f : top.MapList("faults")) {
     FaultPoint p;
-    p.kind = ParseFaultKind(f.String("kind", "", {"crash", "hang", "slow", "jitter"}));
-    if (!f.Has("kind")) f.Fail("kind", "is required (crash, hang, slow or jitter)");
+    p.kind = ParseFaultKind(f.String("kind", "", {"crash", "hang", "slow", "jitter", "nan", "spike"}));
+    if (!f.Has("kind")) f.Fail("kind", "is required (crash, hang, slow, jitter, nan or spike)");
     p.step = f.RequiredInt("step", 1, std::numeric_limits<int64_t>::max());
     p.rank = static_cast<int>(f.RequiredInt("rank", 0, kIntMax));
     if (p.kind == FaultKind::kSlow || p.kind == FaultKind::kJitter) {
@@ -97,6 +99,8 @@ const char* FaultKindName(FaultKind kind) {
     case FaultKind::kHang: return "hang";
     case FaultKind::kSlow: return "slow";
     case FaultKind::kJitter: return "jitter";
+    case FaultKind::kNan: return "nan";
+    case FaultKind::kSpike: return "spike";
   }
   return "?";
 }
@@ -139,8 +143,8 @@ Result<std::vector<FaultPoint>> ParseFaultSpec(const std::string& spec) {
     std::string kind;
     std::getline(fields, kind, ':');
     kind.erase(0, kind.find_first_not_of(" \t"));
-    if (kind != "crash" && kind != "hang" && kind != "slow" && kind != "jitter") {
-      return Status::Error("BULWARK_FAULTS: '" + item + "': kind must be crash, hang, slow or jitter");
+    if (kind != "crash" && kind != "hang" && kind != "slow" && kind != "jitter" && kind != "nan" && kind != "spike") {
+      return Status::Error("BULWARK_FAULTS: '" + item + "': kind must be crash, hang, slow, jitter, nan or spike");
     }
     FaultPoint p;
     p.kind = ParseFaultKind(kind);

@@ -35,11 +35,14 @@ struct OptimConfig {
 
 // jitter: like slow, but only on a pseudo-random third of the steps, different per rank —
 // lateness that moves between ranks (data-dependent imbalance), which is not a node fault.
-enum class FaultKind { kCrash, kHang, kSlow, kJitter };
+// nan and spike poison a batch of data (the one an uninterrupted run trains on at `step`):
+// this rank's loss and gradients on it become NaN, or 50 times larger. Bound to the batch,
+// not the step, so a run that skips the batch never meets it again.
+enum class FaultKind { kCrash, kHang, kSlow, kJitter, kNan, kSpike };
 
 struct FaultPoint {
   FaultKind kind = FaultKind::kCrash;
-  int64_t step = 0;  // the step (1-based) at which it fires; slow: from this step on
+  int64_t step = 0;  // the step (1-based) at which it fires; slow: from this step on; nan, spike: the batch
   int rank = 0;        // -1: every rank on `node`
   double percent = 0;  // slow and jitter: extra compute as a percentage of the step's compute
   std::string node;    // "": any node; else only where BULWARK_NODE is this (a faulty machine:

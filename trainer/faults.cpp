@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 namespace bulwark::train {
@@ -48,6 +49,16 @@ void FaultInjector::BeforeCollective(int64_t step) const {
       for (;;) ::pause();
     }
   }
+}
+
+double FaultInjector::PoisonFactor(int64_t batch) const {
+  for (const auto& p : points_) {
+    if ((p.kind == FaultKind::kNan || p.kind == FaultKind::kSpike) && p.step == batch) {
+      Announce(FaultKindName(p.kind), rank_, batch);
+      return p.kind == FaultKind::kNan ? std::nan("") : 50.0;
+    }
+  }
+  return 1.0;
 }
 
 double FaultInjector::AfterCompute(int64_t step, double compute_ms) const {

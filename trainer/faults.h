@@ -23,6 +23,9 @@ class FaultInjector {
   // After the step's compute took compute_ms: a slow fault burns percent% more compute.
   // Returns the extra milliseconds spent.
   double AfterCompute(int64_t step, double compute_ms) const;
+  // After the forward and backward on data batch `batch`: what a poisoned batch does to this
+  // rank's loss and gradients (a factor: 1 clean, NaN, or 50 for a spike).
+  double PoisonFactor(int64_t batch) const;
 
  private:
   std::vector<FaultPoint> points_;  // only this rank's

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cerrno>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,11 @@ constexpr const char* kUsage =
     "  --snapshot-every K snapshot every rank's state into shared memory after each K-th step\n"
     "  --restore-from-memory\n"
     "                     start from the newest snapshot every rank holds in memory, if all do\n"
+    "  --loss-spike-factor F  a loss above F times the median of the last 20 steps is an anomaly\n"
+    "                     (0, the default: only a NaN or infinite loss or gradient norm is)\n"
+    "  --skip-batches LIST     never train on these data batches (comma-separated, 1-based)\n"
+    "An anomalous step is not applied: the ranks roll back to the newest snapshot in memory,\n"
+    "skip the batch, and rank 0 prints one {\"anomaly\":...} line on stdout.\n"
     "environment:\n"
     "  BULWARK_JOB_ID     names the job's snapshot memory (default 'train')\n"
     "  BULWARK_SNAPSHOT_PREFIX  the agent's shared-memory prefix (default 'bulwark')\n"
@@ -42,6 +49,7 @@ constexpr const char* kUsage =
     "  BULWARK_SNAPSHOT_EVERY  as --snapshot-every, when the flag is not given\n"
     "  BULWARK_RESTORE_STEP    restore exactly this step from memory (as --restore-from-memory);\n"
     "                     a controller's relaunch sets it to the job's recovery point\n"
+    "  BULWARK_LOSS_SPIKE_FACTOR, BULWARK_SKIP_BATCHES  as the flags, when they are not given\n"
     "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
 
 struct Options {
@@ -54,6 +62,9 @@ struct Options {
   int64_t snapshot_every = 0;
   bool restore_from_memory = false;
   std::optional<uint64_t> restore_step;
+  double loss_spike_factor = -1;  // -1: not given
+  std::vector<int64_t> skip_batches;
+  bool skip_given = false;
 };
 
 bool ParseInt(const char* text, int64_t min, int64_t* out) {
@@ -61,6 +72,27 @@ bool ParseInt(const char* text, int64_t min, int64_t* out) {
   errno = 0;
   long long v = std::strtoll(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || v < min) return false;
+  *out = v;
+  return true;
+}
+
+// "3,17,18": batches >= 1.
+bool ParseBatchList(const std::string& text, std::vector<int64_t>* out) {
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    int64_t b = 0;
+    if (!ParseInt(item.c_str(), 1, &b)) return false;
+    out->push_back(b);
+  }
+  return true;
+}
+
+bool ParseFactor(const char* text, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text, &end);
+  if (errno != 0 || end == text || *end != '\0' || !(v >= 0) || v > 1e6) return false;
   *out = v;
   return true;
 }
@@ -97,6 +129,13 @@ Result<Options> ParseArgs(int argc, char** argv) {
       o.snapshot_every = n;
     } else if (arg == "--restore-from-memory") {
       o.restore_from_memory = true;
+    } else if (arg == "--loss-spike-factor") {
+      if (!(v = value()) || !ParseFactor(v, &o.loss_spike_factor)) return Status::Error("--loss-spike-factor needs a number >= 0");
+    } else if (arg == "--skip-batches") {
+      if (!(v = value()) || !ParseBatchList(v, &o.skip_batches)) {
+        return Status::Error("--skip-batches needs batch numbers >= 1, comma-separated");
+      }
+      o.skip_given = true;
     } else {
       return Status::Error("unknown argument '" + arg + "'");
     }
@@ -107,6 +146,16 @@ Result<Options> ParseArgs(int argc, char** argv) {
   if (const char* every = std::getenv("BULWARK_SNAPSHOT_EVERY"); every && *every && o.snapshot_every == 0) {
     if (!ParseInt(every, 1, &n)) return Status::Error("BULWARK_SNAPSHOT_EVERY must be a step count >= 1, got '" + std::string(every) + "'");
     o.snapshot_every = n;
+  }
+  if (const char* f = std::getenv("BULWARK_LOSS_SPIKE_FACTOR"); f && *f && o.loss_spike_factor < 0) {
+    if (!ParseFactor(f, &o.loss_spike_factor)) {
+      return Status::Error("BULWARK_LOSS_SPIKE_FACTOR must be a number >= 0, got '" + std::string(f) + "'");
+    }
+  }
+  if (const char* skip = std::getenv("BULWARK_SKIP_BATCHES"); skip && *skip && !o.skip_given) {
+    if (!ParseBatchList(skip, &o.skip_batches)) {
+      return Status::Error("BULWARK_SKIP_BATCHES must list batch numbers >= 1, comma-separated, got '" + std::string(skip) + "'");
+    }
   }
   if (const char* step = std::getenv("BULWARK_RESTORE_STEP"); step && *step) {
     if (!ParseInt(step, 0, &n)) return Status::Error("BULWARK_RESTORE_STEP must be a step >= 0, got '" + std::string(step) + "'");
@@ -177,6 +226,10 @@ int Run(int argc, char** argv, MpiComm& comm) {
   }
   Trainer& trainer = *created.value();
   const Options& opt = options.value();
+  AnomalyPolicy policy;
+  policy.spike_factor = std::max(0.0, opt.loss_spike_factor);
+  trainer.set_anomaly_policy(policy);
+  trainer.SkipBatches(opt.skip_batches);
   const int64_t total_steps = config->steps;
 
   std::unique_ptr<snapshot::SnapshotClient> snapshots;
@@ -238,6 +291,19 @@ int Run(int argc, char** argv, MpiComm& comm) {
   std::vector<double> step_ms;
   while (trainer.step() < total_steps) {
     StepReport r = trainer.Step();
+    if (r.anomaly) {
+      const Trainer::Rollback back = trainer.RollBack(r, snapshots.get());
+      if (leader) {
+        const nlohmann::json line = {{"anomaly", r.anomaly->kind},       {"step", r.step},
+                                     {"batch", r.batch},                 {"loss", r.anomaly->loss},
+                                     {"grad_norm", r.anomaly->grad_norm}, {"median_loss", r.anomaly->median_loss},
+                                     {"rolled_back_to", back.to_step},   {"from", back.from_snapshot ? "snapshot" : "memory"},
+                                     {"skipped_batches", back.skipped}};
+        std::printf("%s\n", line.dump().c_str());  // a NaN is written as null
+        std::fflush(stdout);
+      }
+      continue;
+    }
     step_ms.push_back(r.step_ms);
     if (leader) {
       std::printf("{\"step\":%" PRId64 ",\"loss\":%.6f,\"grad_norm\":%.6f,\"digest\":\"%s\",\"step_ms\":%.3f,"

@@ -64,8 +64,14 @@ StepReport Trainer::Step() {
   const int64_t step = meta_.step + 1;
   faults_.BeforeStep(step);
 
+  while (skip_batches_.count(NextBatch())) loader_->NextBatch(inputs_.data(), targets_.data());  // drawn, dropped
+  const int64_t batch = NextBatch();
   loader_->NextBatch(inputs_.data(), targets_.data());
-  const double loss = model_.ForwardBackward(params_.data(), grads_.data(), inputs_.data(), targets_.data());
+  double loss = model_.ForwardBackward(params_.data(), grads_.data(), inputs_.data(), targets_.data());
+  if (const double poison = faults_.PoisonFactor(batch); poison != 1.0) {
+    loss *= poison;
+    for (float& g : grads_) g *= static_cast<float>(poison);
+  }
   const double compute_ms = MsSince(start);
   const double slowed_ms = faults_.AfterCompute(step, compute_ms);
 
@@ -80,11 +86,15 @@ StepReport Trainer::Step() {
   const double grad_norm = std::sqrt(OrderedSum(comm_.AllGatherDouble(local_sq)));
   const double mean_loss = OrderedSum(comm_.AllGatherDouble(loss)) / comm_.size();
 
-  optimizer_.Update(params_.data() + shard_.begin, grad_shard_.data(), step);
-  comm_.AllGather(params_.data(), shard_.size());
-  meta_.step = step;
-
   StepReport r;
+  r.anomaly = anomaly_.Check(step, mean_loss, grad_norm);
+  if (!r.anomaly) {
+    anomaly_.Accept(step, mean_loss);
+    optimizer_.Update(params_.data() + shard_.begin, grad_shard_.data(), step);
+    comm_.AllGather(params_.data(), shard_.size());
+    meta_.step = step;
+  }
+  r.batch = batch;
   r.step = step;
   r.loss = mean_loss;
   r.grad_norm = grad_norm;
@@ -93,6 +103,25 @@ StepReport Trainer::Step() {
   r.slowed_ms = slowed_ms;
   r.step_ms = MsSince(start);
   return r;
+}
+
+Trainer::Rollback Trainer::RollBack(const StepReport& anomalous, const snapshot::SnapshotClient* snapshots) {
+  const bool repeat = last_anomaly_step_ != 0 && anomalous.step <= last_anomaly_step_;
+  last_anomaly_step_ = std::max(last_anomaly_step_, anomalous.step);
+  Rollback out;
+  std::optional<int64_t> first_after_snapshot;
+  // Collective on every rank alike; on failure nothing changed and the state in memory,
+  // which never took the anomalous step, is where training goes on.
+  if (snapshots && RestoreSnapshot(*snapshots).ok()) {
+    out.from_snapshot = true;
+    first_after_snapshot = NextBatch();
+  }
+  out.to_step = meta_.step;
+  anomaly_.ForgetAfter(meta_.step);
+  for (int64_t b : BatchesToSkip(anomalous.batch, first_after_snapshot, repeat)) {
+    if (skip_batches_.insert(b).second) out.skipped.push_back(b);
+  }
+  return out;
 }
 
 uint64_t Trainer::ParameterDigest() const { return Digest64(params_.data(), layout_count_ * sizeof(float)); }

@@ -7,10 +7,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "trainer/anomaly.h"
 #include "trainer/comm.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
@@ -30,6 +32,8 @@ struct StepReport {
   double step_ms = 0;
   double compute_ms = 0;  // this rank's forward and backward
   double slowed_ms = 0;   // extra compute burnt by a slow fault
+  int64_t batch = 0;      // the data batch it trained on (1-based; the step, unless batches were skipped)
+  std::optional<Anomaly> anomaly;  // set: the step was not applied (see RollBack)
 };
 
 // Fixed-size part of the state: everything except the float shards.
@@ -49,8 +53,22 @@ class Trainer {
  public:
   static Result<std::unique_ptr<Trainer>> Create(const TrainConfig& config, Comm& comm);
 
+  // One step. A step whose numbers are anomalous (anomaly.h) is not applied: the report
+  // says so, the state stays at the step before, and the caller rolls back.
   StepReport Step();
   int64_t step() const { return meta_.step; }
+
+  void set_anomaly_policy(const AnomalyPolicy& policy) { anomaly_ = AnomalyDetector(policy); }
+  // Batches never trained on (a controller passes the job's on a relaunch).
+  void SkipBatches(const std::vector<int64_t>& batches) { skip_batches_.insert(batches.begin(), batches.end()); }
+  struct Rollback {
+    int64_t to_step = 0;
+    bool from_snapshot = false;      // false: no snapshot held; the state in memory never took the step
+    std::vector<int64_t> skipped;    // batches newly skipped
+  };
+  // Collective, after an anomalous step (every rank saw the same one): back to the newest
+  // snapshot every rank holds, with the batches BatchesToSkip names skipped from now on.
+  Rollback RollBack(const StepReport& anomalous, const snapshot::SnapshotClient* snapshots);
 
   // This rank's complete state: meta, master-weight shard, both Adam moments.
   std::vector<NamedRange> StateRanges();
@@ -75,6 +93,7 @@ class Trainer {
   Status LoadFrom(const std::string& source, const std::function<Status(const std::vector<NamedRange>&)>& read);
 
   Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader);
+  int64_t NextBatch() const { return static_cast<int64_t>(loader_->state().cursor / config_.micro_batch) + 1; }
 
   TrainConfig config_;
   Comm& comm_;
@@ -85,6 +104,9 @@ class Trainer {
   std::unique_ptr<DataLoader> loader_;
   FaultInjector faults_;
   StateMeta meta_;
+  AnomalyDetector anomaly_{AnomalyPolicy{}};
+  std::set<int64_t> skip_batches_;
+  int64_t last_anomaly_step_ = 0;  // 0: none yet
   HugeVector<float> params_, grads_, grad_shard_;
   std::vector<int32_t> inputs_, targets_;
 };

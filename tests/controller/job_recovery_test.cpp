@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "common/strict_json.h"
 #include "controller/cluster.h"
 #include "tests/support/temp_dir.h"
 
@@ -194,6 +195,31 @@ TEST(JobRecoveryTest, TheRestartBudgetEndsInAClearFailure) {
       << job["reason"];
 }
 
+TEST(JobRecoveryTest, AFaultDuringTheRestoreStartsTheRecoveryOverWithBothCulprits) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
+  RegisterNodes(c);
+  c.Register(Info("s2", "r4", "spare"), 1, 0);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n2", 1, 100);
+  AckStops(c, 1200);
+  Ack(c, *Newest(c, "n1", "launch_job"), 1300);
+  ASSERT_EQ(c.Job("job-000001")["recovery"]["phase"], "restore");
+  Crash(c, "s1", 1, 12000);  // the replacement dies while the job restores
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "recovering");
+  EXPECT_EQ(job["recovery"]["culprits"], json::array({"n2", "s1"}));
+  EXPECT_EQ(job["restarts"], 2);
+  EXPECT_EQ(c.Node("s1", 13000)["health"], "isolated");
+  AckStops(c, 13100);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["placement"], json::array({"n1", "s2", "n3"})) << "the second spare takes the same place";
+  EXPECT_EQ(job["recoveries"].size(), 0u) << "one recovery, started over";
+}
+
 TEST(JobRecoveryTest, WithoutASpareTheRecoveryWaitsThenGoesOn) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
@@ -282,6 +308,51 @@ TEST(JobRecoveryTest, OperatorsRecoverRunningJobsOnly) {
   EXPECT_EQ(job["recovery"]["trigger"], "operator");
   EXPECT_EQ(job["recovery"]["culprits"], json::array()) << "nothing is fenced";
   EXPECT_EQ(c.Node("n1", 30)["health"], "healthy");
+}
+
+TEST(JobRecoveryTest, ATrainingAnomalyIsANotedIncidentAndItsBatchesGoWithEveryRelaunch) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{20, 21}; });
+  RegisterNodes(c);
+  JobSpec spec = Spec();
+  spec.loss_spike_factor = 3;
+  c.SubmitJob(spec, 10);
+  auto launch = Newest(c, "n1", "launch_job");
+  ASSERT_TRUE(launch);
+  EXPECT_TRUE(Has(launch->args["argv"].get<std::vector<std::string>>(), "BULWARK_LOSS_SPIKE_FACTOR=3"));
+  Ack(c, *launch, 20);
+
+  // The trainer rolled back by itself; an older attempt's line would be stale.
+  AgentEvent(c, "n1", "job.anomaly", {{"job", "job-000001"}, {"attempt", 0}, {"anomaly", "nan"}, {"skipped_batches", {99}}}, 90);
+  AgentEvent(c, "n1", "job.anomaly",
+             {{"job", "job-000001"}, {"attempt", 1}, {"anomaly", "nan"}, {"step", 25}, {"batch", 25}, {"loss", nullptr},
+              {"grad_norm", nullptr}, {"rolled_back_to", 24}, {"from", "snapshot"}, {"skipped_batches", {25}}},
+             100);
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["state"], "running") << "no node is at fault: nothing stops";
+  ASSERT_EQ(job["anomalies"].size(), 1u);
+  EXPECT_EQ(job["skip_batches"], json::array({25}));
+  const json incident = c.Incident(job["anomalies"][0]["incident"]);
+  EXPECT_EQ(incident["verdict"], "training_anomaly");
+  EXPECT_EQ(incident["state"], "noted");
+  EXPECT_TRUE(incident["nodes"].empty());
+  EXPECT_NE(incident["summary"].get<std::string>().find("loss NaN"), std::string::npos) << incident["summary"];
+  EXPECT_EQ(c.Node("n1", 100)["health"], "healthy");
+
+  // A later crash relaunches from an older point: the batch stays skipped.
+  Crash(c, "n2", 1, 200);
+  AckStops(c, 1300);
+  launch = Newest(c, "n1", "launch_job");
+  ASSERT_TRUE(launch);
+  EXPECT_TRUE(Has(launch->args["argv"].get<std::vector<std::string>>(), "BULWARK_SKIP_BATCHES=25"));
+}
+
+TEST(JobRecoveryTest, ALossSpikeFactorMustBeAboveOne) {
+  EXPECT_THROW(ParseJobSpec({{"name", "t"}, {"command", {"/bin/t"}}, {"loss_spike_factor", 0.5}}), bulwark::JsonError);
+  EXPECT_THROW(ParseJobSpec({{"name", "t"}, {"command", {"/bin/t"}}, {"loss_spike_factor", -1}}), bulwark::JsonError);
+  EXPECT_EQ(ParseJobSpec({{"name", "t"}, {"command", {"/bin/t"}}, {"loss_spike_factor", 4}}).loss_spike_factor, 4);
 }
 
 }  // namespace

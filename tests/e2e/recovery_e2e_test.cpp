@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -45,18 +46,22 @@ std::string Output(const std::string& cmd) {
   return out;
 }
 
-std::string ReferenceDigest() {
-  static std::string digest = [] {
-    testing::ProcessJob job({BULWARK_MPIRUN, "-np", "4", BULWARK_TRAIN_BIN, "--config", kTiny, "--steps", std::to_string(kSteps)});
+// `skip`: data batches the run never trains on ("" none; "25,26").
+std::string ReferenceDigest(const std::string& skip = "") {
+  static std::map<std::string, std::string> digests;
+  if (!digests.count(skip)) {
+    std::vector<std::string> argv = {BULWARK_MPIRUN, "-np", "4", BULWARK_TRAIN_BIN, "--config", kTiny, "--steps", std::to_string(kSteps)};
+    if (!skip.empty()) argv.insert(argv.end(), {"--skip-batches", skip});
+    testing::ProcessJob job(argv);
     EXPECT_EQ(job.Wait(), 0) << job.err();
     std::string last;
     std::istringstream in(job.out());
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("{\"step\"", 0) == 0) last = line;
     }
-    return last.empty() ? std::string() : json::parse(last)["digest"].get<std::string>();
-  }();
-  return digest;
+    digests[skip] = last.empty() ? std::string() : json::parse(last)["digest"].get<std::string>();
+  }
+  return digests[skip];
 }
 
 // The pids of the processes whose environment has every one of `pairs` (KEY=VALUE).
@@ -218,17 +223,28 @@ TEST_F(RecoveryE2E, AStragglerIsEvictedByPolicy) {
   EXPECT_EQ(job["placement"][2], "spare-01");
 }
 
-// The replacement itself fails while the job restores (its rank dies at the first step it
-// runs): the recovery starts over with the second spare, and the job still ends bit-identical.
+// The replacement itself fails (its rank dies at step 25 too): the job moves on to the
+// second spare and still ends bit-identical. When the recovery point is step 24 the spare
+// dies at the first step it runs, while the job restores, and the recovery starts over
+// with both culprits; when it is 23 the spare runs step 24 first and its death is a second
+// recovery. Which one depends on how far protection got when node-02 died; both are
+// handled, and the unit tests pin the first down (JobRecoveryTest).
 TEST_F(RecoveryE2E, ASecondFaultDuringRecoveryIsHandled) {
   ASSERT_EQ(Up(2, 12), 0);
   const std::string id = Submit("crash:step=25:node=node-02;crash:step=25:node=spare-01");
   const json job = WaitFor(id, "succeeded");
-  ExpectRecovered(job, 1, 25);
+  ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+  EXPECT_EQ(job["result"]["last"]["digest"], ReferenceDigest());
   // Two faults, two restarts (more only if a launch itself failed on this busy machine).
   EXPECT_GE(job["restarts"].get<int>(), 2) << "the second fault is a second restart";
   EXPECT_EQ(job["placement"][1], "spare-02");
-  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-02", "spare-01"})) << job["recoveries"].dump(2);
+  json culprits = json::array();
+  for (const auto& r : job["recoveries"]) {
+    for (const auto& n : r["culprits"]) culprits.push_back(n);
+    ASSERT_TRUE(r["restore_step"].is_number()) << r.dump(2);
+    EXPECT_GE(r["restore_step"].get<int>(), 23) << "lost more than one snapshot interval";
+  }
+  EXPECT_EQ(culprits, json::array({"node-02", "spare-01"})) << job["recoveries"].dump(2);
 }
 
 // Planned maintenance: the job moves off a drained node, losing no finished step.
@@ -256,6 +272,29 @@ TEST_F(RecoveryE2E, AnOperatorsRecoverRestartsInPlace) {
   ExpectRecovered(job, 1, 15);
   EXPECT_EQ(job["recoveries"][0]["trigger"], "operator");
   EXPECT_EQ(job["placement"], json::array({"node-01", "node-02", "node-03", "node-04"})) << "nothing fenced, nothing moved";
+}
+
+TEST_F(RecoveryE2E, ALossSpikeRollsBackToTheSnapshotBeforeItAndSkipsTheBatch) {
+  const std::string id = Submit("spike:step=25:rank=1", 3, "loss_spike_factor: 3\n");
+  const json job = WaitFor(id, "succeeded");
+  ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+  ASSERT_EQ(job["anomalies"].size(), 1u) << job.dump(2);
+  const json& a = job["anomalies"][0];
+  EXPECT_EQ(a["anomaly"], "loss_spike");
+  EXPECT_EQ(a["step"], 25);
+  EXPECT_EQ(a["from"], "snapshot");
+  EXPECT_EQ(a["rolled_back_to"], 24) << "lost more than one snapshot interval";
+  EXPECT_EQ(a["skipped_batches"], json::array({25}));
+  EXPECT_EQ(job["skip_batches"], json::array({25})) << "kept for relaunches";
+  EXPECT_TRUE(job["recoveries"].empty()) << "rolled back in place: nothing relaunched, nothing fenced";
+  EXPECT_EQ(job["placement"], json::array({"node-01", "node-02", "node-03", "node-04"}));
+  EXPECT_EQ(job["result"]["last"]["digest"], ReferenceDigest("25")) << "equal to a run that never trained on batch 25";
+  EXPECT_NE(ReferenceDigest("25"), ReferenceDigest()) << "the batch mattered";
+  const json incident = json::parse(Output(ctl_ + " --json incident " + a["incident"].get<std::string>()));
+  EXPECT_EQ(incident["verdict"], "training_anomaly");
+  EXPECT_EQ(incident["state"], "noted");
+  EXPECT_TRUE(incident["nodes"].empty()) << incident.dump(2);
+  EXPECT_NE(incident["summary"].get<std::string>().find("rolled back to step 24"), std::string::npos) << incident.dump(2);
 }
 
 }  // namespace
