@@ -52,7 +52,9 @@ Result<ClientResponse> Client::Send(const std::string& method, const std::string
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
+  const std::string content_type = "Content-Type: " + content_type_;
+  curl_slist* headers = curl_slist_append(nullptr, content_type.c_str());
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   const std::string auth = "Authorization: Bearer " + token_;
   if (!token_.empty()) headers = curl_slist_append(headers, auth.c_str());

@@ -29,12 +29,19 @@ class Client {
   // When set, a call in flight gives up soon after *cancel becomes true (for shutdown
   // during a long-poll).
   void set_cancel_flag(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+  // HTTPS servers are verified against this CA bundle (e.g. a Kubernetes service account's
+  // ca.crt) instead of the system's.
+  void set_ca_file(std::string path) { ca_file_ = std::move(path); }
+  // The request body's media type (default application/json).
+  void set_content_type(std::string type) { content_type_ = std::move(type); }
 
  private:
   std::string base_url_;
   std::string token_;
   long timeout_ms_;
   const std::atomic<bool>* cancel_ = nullptr;
+  std::string ca_file_;
+  std::string content_type_ = "application/json";
   void* curl_;  // CURL*, kept for connection reuse
 };
 

@@ -100,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string value(auth->value());
       if (value.rfind("Bearer ", 0) == 0) req.bearer_token = value.substr(7);
     }
+    if (auto type = msg.find(bhttp::field::content_type); type != msg.end()) req.content_type = std::string(type->value());
     keep_alive_ = msg.keep_alive();
     const unsigned version = msg.version();
     // No timer while the handler holds the request (a long-poll may park it for a while).

@@ -28,6 +28,7 @@ struct Request {
   std::map<std::string, std::string> query;  // percent-decoded
   std::string body;
   std::string bearer_token;  // from "Authorization: Bearer ...", empty if absent
+  std::string content_type;  // as sent, empty if absent
 };
 
 struct Response {

@@ -140,7 +140,12 @@ void Cluster::CommitTransitions(std::vector<PendingTransition> transitions, bool
     events.push_back(t.event);
   }
   Commit(changes, events, sync);
-  for (auto& t : transitions) t.node->record = std::move(t.updated);  // only once they are stored
+  for (auto& t : transitions) {
+    const bool was_isolated = t.node->record.state.health == Health::kIsolated;
+    t.node->record = std::move(t.updated);  // only once they are stored
+    const bool isolated = t.node->record.state.health == Health::kIsolated;
+    if (on_fence_ && isolated != was_isolated) on_fence_(t.node->record.info.name, isolated);
+  }
 }
 
 bool Cluster::Apply(LiveNode& node, NodeInput input, const std::string& reason, bool sync, int64_t now_wall_ms) {

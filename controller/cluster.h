@@ -136,6 +136,12 @@ class Cluster {
   // Opens the diagnosis trace when options ask for one; an error names the file.
   Status StartDiagnosisTrace();
 
+  // Called once a node's isolation is stored: fenced true when it became isolated, false
+  // when it left isolation (readmitted). Where the controller cordons it in Kubernetes.
+  void set_on_fence(std::function<void(const std::string& node, bool fenced)> f) { on_fence_ = std::move(f); }
+  // An event from outside the model (the outcome of a cordon), stored like the others.
+  void RecordEvent(const nlohmann::json& event) { Commit({}, {event}, false); }
+
   // Called after events were appended, and after a command was queued for a node.
   void set_on_events(std::function<void()> f) { on_events_ = std::move(f); }
   void set_on_command(std::function<void(const std::string&)> f) { on_command_ = std::move(f); }
@@ -235,6 +241,7 @@ class Cluster {
   std::set<std::string> open_incidents_;  // ids of incidents waiting for self-checks or link probes
   std::map<std::string, JobRuntime> job_runtime_;
   std::function<SnapshotProgress(const std::string&)> snapshots_;
+  std::function<void(const std::string&, bool)> on_fence_;
   int64_t last_mono_ms_ = 0;  // the newest monotonic time the cluster was given
   ClusterCounters counters_;
   std::function<void()> on_events_;

@@ -52,6 +52,13 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
         diagnosis.Double("slow_communication_min_extra_us", c.slow_communication_min_extra_us, 0, 1e9);
     c.diagnosis_trace = diagnosis.String("record", "");
     diagnosis.Finish();
+    auto kube = root.Map("kubernetes");
+    c.kubernetes.cordon = kube.Bool("cordon", false);
+    c.kubernetes.api_server = kube.String("api_server", "");
+    c.kubernetes.token_file = kube.String("token_file", c.kubernetes.token_file);
+    c.kubernetes.ca_file = kube.String("ca_file", c.kubernetes.ca_file);
+    c.kubernetes.timeout_ms = kube.Int("timeout_ms", c.kubernetes.timeout_ms, 100, 600000);
+    kube.Finish();
     auto launch = root.Map("launch");
     c.launch_mpirun = launch.String("mpirun", c.launch_mpirun);
     if (c.launch_mpirun.empty()) launch.Fail("mpirun", "must name the MPI launcher");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "controller/kube_cordon.h"
 
 namespace bulwark::controller {
 
@@ -36,6 +37,7 @@ struct ControllerConfig {
   double slow_communication_factor = 3;          // the transfer this many times its baseline...
   double slow_communication_min_extra_us = 500;  // ...and this much more: a slow_communication verdict
   std::string diagnosis_trace;  // record every diagnosis input here ("" = off)
+  KubeOptions kubernetes;  // cordoning fenced nodes (kube_cordon.h)
   // Launching jobs (issue 7): run by each job's first node's agent.
   std::string launch_mpirun = "mpirun";
   std::string launch_rsh_agent;  // Open MPI's plm_rsh_agent; "" = ssh

@@ -4,6 +4,8 @@
 #include <boost/asio.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include "controller/api.h"
 #include "controller/cluster.h"
 #include "controller/controller_config.h"
+#include "controller/kube_cordon.h"
 #include "controller/metrics.h"
 #include "controller/state_store.h"
 
@@ -118,6 +121,35 @@ int Run(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bulwark-controller: cannot load state from %s: %s\n", config->data_dir.c_str(), e.what());
     return 3;
+  }
+
+  // Fenced nodes are cordoned in Kubernetes when configured; the outcome comes back to the
+  // event loop as an event.
+  std::unique_ptr<KubeCordoner> cordoner;
+  if (config->kubernetes.cordon) {
+    auto api_server = KubeApiServer(config->kubernetes, std::getenv("KUBERNETES_SERVICE_HOST"),
+                                    std::getenv("KUBERNETES_SERVICE_PORT"));
+    if (!api_server.ok()) {
+      std::fprintf(stderr, "bulwark-controller: %s\n", api_server.status().message().c_str());
+      return 2;
+    }
+    cordoner = std::make_unique<KubeCordoner>(
+        config->kubernetes, api_server.value(), [&](const std::string& node, bool unschedulable, const Status& outcome) {
+          if (!outcome.ok()) Log(outcome.message());
+          boost::asio::post(io, [&cluster, node, unschedulable, outcome] {
+            nlohmann::json event = {{"time_ms", WallMs()},
+                                    {"kind", outcome.ok() ? (unschedulable ? "node.cordoned" : "node.uncordoned")
+                                                          : "node.cordon_failed"},
+                                    {"node", node}};
+            if (!outcome.ok()) event["error"] = outcome.message();
+            try {
+              cluster.RecordEvent(event);
+            } catch (const std::exception& e) {
+              Log(std::string("cannot store the cordon's outcome: ") + e.what());
+            }
+          });
+        });
+    cluster.set_on_fence([&](const std::string& node, bool fenced) { cordoner->Request(node, fenced); });
   }
 
   ControllerMetrics metrics;
