@@ -30,9 +30,12 @@ constexpr const char* kUsage =
     "usage: bulwark-train --config FILE [options]\n"
     "  --steps N          train until step N (default: train.steps from the config)\n"
     "  --state-dir DIR    where rank-<r>.state files are written (default: .)\n"
-    "  --save-at K        save every rank's state after step K (repeatable)\n"
+    "  --save-at K        save every rank's state after step K (repeatable; K = the step it\n"
+    "                     resumes at: saved at once)\n"
     "  --save-every K     save every rank's state after each K-th step\n"
-    "  --resume DIR       restore every rank's state from DIR/rank-<r>.state first\n"
+    "  --resume DIR       restore every rank's state from DIR/rank-<r>.state first; a state saved\n"
+    "                     by another number of ranks is resharded (rank j goes on with old rank\n"
+    "                     j's data; a shrunk job drops the rest)\n"
     "  --snapshot-every K snapshot every rank's state into shared memory after each K-th step\n"
     "  --restore-from-memory\n"
     "                     start from the newest snapshot every rank holds in memory, if all do\n"
@@ -179,6 +182,24 @@ Result<TrainConfig> LoadConfig(const Options& o) {
 
 std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" + std::to_string(rank) + ".state"; }
 
+// The world size rank 0's saved state was written by (0 when it cannot be read: LoadState
+// then names the problem).
+int SavedWorld(const std::string& dir) {
+  const std::string path = StatePath(dir, 0);
+  auto layout = StateFileLayout(path);
+  if (!layout.ok()) return 0;
+  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<NamedRange> ranges;
+  for (const auto& [name, bytes] : *layout) {
+    buffers.emplace_back(bytes);
+    ranges.push_back({name, buffers.back().data(), bytes});
+  }
+  StateMeta meta;
+  if (ranges.empty() || ranges[0].name != "meta" || ranges[0].bytes != sizeof meta || !ReadStateFile(path, ranges).ok()) return 0;
+  std::memcpy(&meta, ranges[0].data, sizeof meta);
+  return meta.world_size;
+}
+
 // POST {agent}/v1/snapshots/restore; the agent answers once the rank's slot of the job's
 // recovery point is in local memory, or says why it cannot be (never with wrong bytes).
 Status AskAgentToRestore(const std::string& agent_url, const std::string& job, int rank, std::optional<uint64_t> step) {
@@ -271,12 +292,30 @@ int Run(int argc, char** argv, MpiComm& comm) {
     }
   }
   if (!opt.resume_dir.empty()) {
-    s = trainer.LoadState(StatePath(opt.resume_dir, comm.rank()));
-    if (!s.ok()) {
-      std::fprintf(stderr, "bulwark-train: rank %d: cannot resume: %s\n", comm.rank(), s.message().c_str());
-      return 3;
+    // Saved by another world size (a shrunk or grown job): old rank k is read by rank k mod N.
+    const int saved_world = SavedWorld(opt.resume_dir);
+    if (saved_world > 0 && saved_world != comm.size()) {
+      std::vector<int> mine;
+      for (int k = comm.rank(); k < saved_world; k += comm.size()) mine.push_back(k);
+      s = trainer.Reshard(saved_world, mine, [&](int k, const std::vector<NamedRange>& ranges) {
+        return ReadStateFile(StatePath(opt.resume_dir, k), ranges);
+      });
+      if (!s.ok()) {
+        std::fprintf(stderr, "bulwark-train: rank %d: cannot resume: %s\n", comm.rank(), s.message().c_str());
+        return 3;
+      }
+      if (leader) {
+        std::fprintf(stderr, "bulwark-train: resumed from step %" PRId64 " in %s, resharded from %d ranks to %d (digest %s)\n",
+                     trainer.step(), opt.resume_dir.c_str(), saved_world, comm.size(), Hex64(trainer.ParameterDigest()).c_str());
+      }
+    } else {
+      s = trainer.LoadState(StatePath(opt.resume_dir, comm.rank()));
+      if (!s.ok()) {
+        std::fprintf(stderr, "bulwark-train: rank %d: cannot resume: %s\n", comm.rank(), s.message().c_str());
+        return 3;
+      }
+      if (leader) std::fprintf(stderr, "bulwark-train: resumed from step %" PRId64 " in %s\n", trainer.step(), opt.resume_dir.c_str());
     }
-    if (leader) std::fprintf(stderr, "bulwark-train: resumed from step %" PRId64 " in %s\n", trainer.step(), opt.resume_dir.c_str());
   }
 
   const double tokens_per_step = static_cast<double>(config->micro_batch) * config->model.seq_len * comm.size();
@@ -286,6 +325,16 @@ int Run(int argc, char** argv, MpiComm& comm) {
                  " -> %" PRId64 "\n",
                  trainer.parameter_count(), comm.size(), tokens_per_step, Hex64(config->Fingerprint()).c_str(),
                  trainer.step(), total_steps);
+  }
+
+  // Asked to save the step it starts at (after a resume or a reshard): save it now.
+  if (opt.save_at.count(trainer.step())) {
+    s = trainer.SaveState(StatePath(opt.state_dir, comm.rank()));
+    if (!AllOk(s, comm)) {
+      if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
+      return 3;
+    }
+    if (leader) std::fprintf(stderr, "bulwark-train: saved state at step %" PRId64 " in %s\n", trainer.step(), opt.state_dir.c_str());
   }
 
   std::vector<double> step_ms;

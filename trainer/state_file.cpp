@@ -91,6 +91,35 @@ Status WriteStateFile(const std::string& path, const std::vector<NamedRange>& ra
   return s;
 }
 
+Result<std::vector<std::pair<std::string, uint64_t>>> StateFileLayout(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Error(path + ": cannot open state file");
+  char magic[sizeof kMagic];
+  uint32_t version = 0, count = 0;
+  if (!in.read(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+    return Status::Error(path + ": not a Bulwark state file (bad magic)");
+  }
+  if (!in.read(reinterpret_cast<char*>(&version), sizeof version) || version != kVersion ||
+      !in.read(reinterpret_cast<char*>(&count), sizeof count) || count > 1024) {
+    return Status::Error(path + ": unsupported or truncated header");
+  }
+  std::vector<std::pair<std::string, uint64_t>> layout;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t name_len = 0;
+    uint64_t bytes = 0, digest = 0;
+    if (!in.read(reinterpret_cast<char*>(&name_len), sizeof name_len) || name_len > 4096) {
+      return Status::Error(path + ": truncated header");
+    }
+    std::string name(name_len, '\0');
+    if (!in.read(name.data(), name_len) || !in.read(reinterpret_cast<char*>(&bytes), sizeof bytes) ||
+        !in.read(reinterpret_cast<char*>(&digest), sizeof digest)) {
+      return Status::Error(path + ": truncated header");
+    }
+    layout.emplace_back(std::move(name), bytes);
+  }
+  return layout;
+}
+
 Status ReadStateFile(const std::string& path, const std::vector<NamedRange>& ranges) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::Error(path + ": cannot open state file");

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -29,5 +30,9 @@ Status WriteStateFile(const std::string& path, const std::vector<NamedRange>& ra
 // Everything is verified (names, sizes, per-range and whole-file digests) before any byte
 // of the ranges is overwritten, so a bad file changes nothing.
 Status ReadStateFile(const std::string& path, const std::vector<NamedRange>& ranges);
+
+// The names and byte counts a state file's header lists, unverified: enough to size the
+// ranges for ReadStateFile, which verifies everything.
+Result<std::vector<std::pair<std::string, uint64_t>>> StateFileLayout(const std::string& path);
 
 }  // namespace bulwark::train

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
+#include <map>
 
 #include "common/digest.h"
 
@@ -169,6 +170,81 @@ Status Trainer::RestoreSnapshot(const snapshot::SnapshotClient& client, std::opt
     }
     return Status::Ok();
   });
+}
+
+Status Trainer::Reshard(int old_world, const std::vector<int>& mine, const ReadOldRank& read) {
+  Status s = old_world >= 1 ? Status::Ok() : Status::Error("a saved world of " + std::to_string(old_world) + " ranks");
+  const size_t old_padded = s.ok() ? PaddedCount(layout_count_, old_world) : 0;
+  // Positions no rank fills hold -0.0: x + -0.0 is x for every x (+0.0 would turn a -0.0
+  // weight into +0.0), so the sum across ranks is an exact copy.
+  HugeVector<float> full_w(padded_count_, -0.0f), full_m(padded_count_, -0.0f), full_v(padded_count_, -0.0f);
+  std::map<int, StateMeta> metas;
+  for (int k : mine) {
+    if (!s.ok()) break;
+    if (k < 0 || k >= old_world || metas.count(k)) {
+      s = Status::Error("old rank " + std::to_string(k) + " is outside a world of " + std::to_string(old_world) + " or listed twice");
+      break;
+    }
+    const ShardRange old = ShardOf(old_padded, k, old_world);
+    StateMeta meta;
+    HugeVector<float> w(old.size()), m(old.size()), v(old.size());
+    const size_t bytes = old.size() * sizeof(float);
+    s = read(k, {{"meta", &meta, sizeof meta}, {"master_weights", w.data(), bytes}, {"adam_m", m.data(), bytes}, {"adam_v", v.data(), bytes}});
+    if (s.ok() && (meta.fingerprint != meta_.fingerprint || meta.world_size != old_world || meta.rank != k)) {
+      s = Status::Error("old rank " + std::to_string(k) + "'s state is of rank " + std::to_string(meta.rank) + " of " +
+                        std::to_string(meta.world_size) + " with fingerprint " + Hex64(meta.fingerprint) +
+                        "; expected rank " + std::to_string(k) + " of " + std::to_string(old_world) + " with " + Hex64(meta_.fingerprint));
+    }
+    if (!s.ok()) break;
+    const size_t end = std::min(old.end, layout_count_);
+    for (size_t i = old.begin; i < end; ++i) {
+      full_w[i] = w[i - old.begin];
+      full_m[i] = m[i - old.begin];
+      full_v[i] = v[i - old.begin];
+    }
+    metas[k] = meta;
+  }
+  // Agree: each old rank read by exactly one rank, all at one step. Every rank makes the
+  // same calls whatever it holds, so none waits on another that gave up.
+  const auto failed = comm_.AllGatherU64(s.ok() ? 0 : 1);
+  for (int r = 0; r < comm_.size(); ++r) {
+    if (failed[r] && s.ok()) s = Status::Error("rank " + std::to_string(r) + " could not read its part of the old state");
+  }
+  if (!s.ok()) return s;
+  std::vector<StateMeta> old_meta(static_cast<size_t>(old_world));
+  for (int k = 0; k < old_world; ++k) {
+    const auto it = metas.find(k);
+    const auto holders = comm_.AllGatherU64(it != metas.end() ? 1 : 0);
+    int holder = -1, count = 0;
+    for (int r = 0; r < comm_.size(); ++r) {
+      if (holders[r]) holder = r, ++count;
+    }
+    if (count != 1) return Status::Error("old rank " + std::to_string(k) + "'s state was read by " + std::to_string(count) + " ranks, not one");
+    const StateMeta mine_meta = it != metas.end() ? it->second : StateMeta{};
+    old_meta[k].step = static_cast<int64_t>(comm_.AllGatherU64(static_cast<uint64_t>(mine_meta.step))[holder]);
+    old_meta[k].rng_state = comm_.AllGatherU64(mine_meta.rng_state)[holder];
+    old_meta[k].data_cursor = comm_.AllGatherU64(mine_meta.data_cursor)[holder];
+    if (old_meta[k].step != old_meta[0].step) {
+      return Status::Error("old ranks saved different steps (rank 0: " + std::to_string(old_meta[0].step) + ", rank " +
+                           std::to_string(k) + ": " + std::to_string(old_meta[k].step) + ")");
+    }
+  }
+
+  comm_.ReduceScatterSum(full_w.data(), params_.data() + shard_.begin, shard_.size());
+  comm_.ReduceScatterSum(full_m.data(), optimizer_.m().data(), shard_.size());
+  comm_.ReduceScatterSum(full_v.data(), optimizer_.v().data(), shard_.size());
+  for (size_t i = std::max(shard_.begin, layout_count_); i < shard_.end; ++i) {  // padding: as a fresh run has it
+    params_[i] = 0;
+    optimizer_.m()[i - shard_.begin] = 0;
+    optimizer_.v()[i - shard_.begin] = 0;
+  }
+  meta_.step = old_meta[0].step;
+  if (comm_.rank() < old_world) {
+    const StateMeta& own = old_meta[static_cast<size_t>(comm_.rank())];
+    loader_->set_state({own.rng_state, own.data_cursor});
+  }
+  comm_.AllGather(params_.data(), shard_.size());
+  return Status::Ok();
 }
 
 Status Trainer::LoadFrom(const std::string& path, const std::function<Status(const std::vector<NamedRange>&)>& read) {

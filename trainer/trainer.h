@@ -77,6 +77,16 @@ class Trainer {
   // rank's shard. Collective: every rank must call it; all fail if any fails.
   Status LoadState(const std::string& path);
 
+  // Collective. Restores the state a world of `old_world` ranks saved at one step into this
+  // world of any size (a job shrunk after losing a node, or grown): every old rank's state
+  // is read by exactly one rank here, `read(old_rank, ranges)` for each old rank in `mine`.
+  // The full vectors are put together by a reduce-scatter, so every float lands bit for bit
+  // in its new shard. Rank j goes on with old rank j's data stream; the streams of old ranks
+  // past this world's end are dropped (a shrunk job trains on fewer sequences per step).
+  // Fails on every rank, changing nothing, if any part is missing, twice, or disagrees.
+  using ReadOldRank = std::function<Status(int old_rank, const std::vector<NamedRange>& ranges)>;
+  Status Reshard(int old_world, const std::vector<int>& mine, const ReadOldRank& read);
+
   // The same state into the agent's shared memory (the only stall: one copy), and back.
   Status SnapshotState(snapshot::SnapshotClient& client);
   // Collective: the ranks agree on the newest step every one of them holds and restore it;

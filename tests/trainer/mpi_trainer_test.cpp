@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "snapshot/snapshot_client.h"
+#include "trainer/state_file.h"
 #include "tests/support/process_job.h"
 #include "tests/support/temp_dir.h"
 
@@ -233,13 +234,55 @@ TEST(TrainerMpiErrorsTest, FaultForMissingRankIsRefused) {
   EXPECT_NE(job.err().find("faults[0].rank 7 is outside the world of 2 ranks"), std::string::npos) << job.err();
 }
 
-TEST(TrainerMpiErrorsTest, ResumeIntoAnotherWorldSizeIsRefused) {
+// One rank's saved ranges, by name.
+std::map<std::string, std::vector<uint8_t>> SavedRanges(const std::string& path) {
+  auto layout = bulwark::train::StateFileLayout(path);
+  EXPECT_TRUE(layout.ok()) << layout.status().message();
+  std::map<std::string, std::vector<uint8_t>> out;
+  std::vector<bulwark::train::NamedRange> ranges;
+  for (const auto& [name, bytes] : layout.value()) out[name].resize(bytes);
+  for (const auto& [name, bytes] : layout.value()) ranges.push_back({name, out[name].data(), bytes});
+  EXPECT_TRUE(bulwark::train::ReadStateFile(path, ranges).ok()) << path;
+  return out;
+}
+
+// A job that lost a node goes on with fewer ranks: the state of 4 ranks is resharded to 2
+// (and back to 4) bit for bit, weights and both Adam moments.
+TEST(TrainerReshardTest, FourRanksStateReshardsToTwoAndBackBitForBit) {
+  const std::string a = bulwark::testing::UniqueTempDir() + "/a", b = a + "-b", c = a + "-c";
+  for (const auto& d : {a, b, c}) fs::create_directories(d);
+  Job four(4, {"--config", kTiny, "--steps", "8", "--save-at", "8", "--state-dir", a});
+  ASSERT_EQ(four.Wait(), 0) << four.err();
+  const std::string digest = four.steps().back()["digest"];
+  Job two(2, {"--config", kTiny, "--steps", "8", "--resume", a, "--save-at", "8", "--state-dir", b});
+  ASSERT_EQ(two.Wait(), 0) << two.err();
+  EXPECT_NE(two.err().find("resharded from 4 ranks to 2 (digest " + digest + ")"), std::string::npos) << two.err();
+  Job back(4, {"--config", kTiny, "--steps", "8", "--resume", b, "--save-at", "8", "--state-dir", c});
+  ASSERT_EQ(back.Wait(), 0) << back.err();
+  for (int r = 0; r < 4; ++r) {
+    const std::string name = "/rank-" + std::to_string(r) + ".state";
+    auto before = SavedRanges(a + name), after = SavedRanges(c + name);
+    for (const char* range : {"master_weights", "adam_m", "adam_v"}) {
+      EXPECT_TRUE(before[range] == after[range]) << "rank " << r << " " << range << " changed on the way 4 -> 2 -> 4";
+    }
+  }
+  // Training goes on, the same way every time.
+  Job go1(2, {"--config", kTiny, "--steps", "12", "--resume", a}), go2(2, {"--config", kTiny, "--steps", "12", "--resume", a});
+  ASSERT_EQ(go1.Wait(), 0) << go1.err();
+  ASSERT_EQ(go2.Wait(), 0) << go2.err();
+  ASSERT_EQ(go1.steps().size(), 4u);
+  EXPECT_EQ(Digests(go1.steps()), Digests(go2.steps()));
+  EXPECT_LT(go1.steps().back()["loss"].get<double>(), 5.0);
+}
+
+TEST(TrainerReshardTest, AMissingOldRankIsRefusedOnEveryRank) {
   const std::string state = bulwark::testing::UniqueTempDir();
-  Job saver(2, {"--config", kTiny, "--steps", "3", "--save-at", "3", "--state-dir", state});
+  Job saver(4, {"--config", kTiny, "--steps", "3", "--save-at", "3", "--state-dir", state});
   ASSERT_EQ(saver.Wait(), 0) << saver.err();
-  Job job(4, {"--config", kTiny, "--steps", "5", "--resume", state});
+  fs::remove(state + "/rank-3.state");
+  Job job(2, {"--config", kTiny, "--steps", "5", "--resume", state});
   EXPECT_EQ(job.Wait(), 3);
-  EXPECT_NE(job.err().find("cannot resume"), std::string::npos) << job.err();
+  EXPECT_NE(job.err().find("cannot resume: rank 1 could not read its part of the old state"), std::string::npos) << job.err();
   EXPECT_TRUE(job.steps().empty());
 }
 
