@@ -530,7 +530,8 @@ Result<json> SnapshotService::Rebuild(const std::string& job, const json& view, 
     if (static_cast<int>(present.size()) >= k) break;
     std::string node;
     const std::string address = AddressOf(view, c.member, &node);
-    if (node == options_.node) continue;  // this node stands in for the lost one: it has nothing
+    // A fragment on this node is fetched too, over loopback: a survivor rebuilding a lost
+    // rank for a shrunk job may hold the group's parity itself.
     auto f = FetchFragment(address, {job, step, place.group, c.index}, static_cast<int>(options_.timeout_ms));
     if (!f.ok()) {
       ++fragments_rejected_;

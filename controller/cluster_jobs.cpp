@@ -451,8 +451,23 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
         replaced.push_back(static_cast<int>(&name - placement.data()));
         name = *chosen;
       }
+      const bool can_shrink = job.spec.spare_policy == "shrink" && missing.size() < placement.size() &&
+                              snapshots_ && snapshots_(job.id).recovery_point;
+      if (!missing.empty() && can_shrink) {
+        // No replacement: go on with the nodes left; the ranks reshard the snapshot.
+        std::vector<int> dropped;
+        for (size_t i = 0; i < placement.size(); ++i) {
+          if (Contains(missing, placement[i])) dropped.push_back(static_cast<int>(i));
+        }
+        r.reshard = PlanShrink(r.reshard, static_cast<int>(placement.size()), job.spec.ranks_per_node, dropped);
+        std::erase_if(placement, [&](const std::string& n) { return Contains(missing, n); });
+        std::string names;
+        for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
+        r.marks.emplace_back("no spare for " + names + ": shrank to " + std::to_string(placement.size()) + " nodes", now_wall_ms);
+        missing.clear();
+      }
       if (!missing.empty()) {
-        // Shrinking needs the trainer to reshard its state; until it can, both policies wait.
+        // "wait", or a shrink with nothing protected to reshard (or no node left).
         const std::string waiting = "a free healthy node with NIC class '" + job.spec.nic_class + "' to replace " +
                                     missing.front() + (missing.size() > 1 ? " and others" : "");
         if (r.waiting_for != waiting) {
@@ -466,7 +481,9 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
       // The replacements start rebuilding their shards from peers now, in parallel with the
       // relaunch (the recovery point cannot move: every rank is stopped).
       const std::optional<uint64_t> point = snapshots_ ? snapshots_(job.id).recovery_point : std::nullopt;
-      for (int i : point ? replaced : std::vector<int>{}) {
+      // After a shrink the ranks read old ranks by the reshard plan instead (their agents
+      // rebuild what is missing when asked).
+      for (int i : point && !r.reshard ? replaced : std::vector<int>{}) {
         EnqueueCommand(placement[i], {{"kind", "prefetch_snapshot"},
                                       {"args", {{"job", job.id}, {"rank", i * job.spec.ranks_per_node}, {"step", *point}}}},
                        now_wall_ms);

@@ -14,7 +14,7 @@ std::string FormatFactor(double f) {
 }  // namespace
 
 std::map<std::string, std::string> RankEnvironment(const LaunchSettings& settings, const JobRecord& job,
-                                                   const NodeInfo& node, std::optional<uint64_t> restore_step) {
+                                                   const NodeInfo& node, std::optional<uint64_t> restore_step, int position) {
   std::map<std::string, std::string> env = job.spec.env;  // the job's own first: the contract wins
   env["BULWARK_JOB_ID"] = job.id;
   env["BULWARK_ATTEMPT"] = std::to_string(job.attempt);
@@ -33,6 +33,23 @@ std::map<std::string, std::string> RankEnvironment(const LaunchSettings& setting
   }
   if (restore_step) env["BULWARK_RESTORE_STEP"] = std::to_string(*restore_step);
   else env.erase("BULWARK_RESTORE_STEP");
+  env.erase("BULWARK_RESHARD_WORLD");
+  env.erase("BULWARK_RESHARD_READS");
+  if (restore_step && position >= 0 && job.recovery && job.recovery->reshard) {
+    // "NEW:OLD+OLD,NEW:OLD" for this node's ranks: which old ranks' state each one reads.
+    const Reshard& r = *job.recovery->reshard;
+    std::string reads;
+    for (int i = 0; i < job.spec.ranks_per_node; ++i) {
+      const int rank = position * job.spec.ranks_per_node + i;
+      auto it = r.reads.find(rank);
+      if (it == r.reads.end()) continue;
+      std::string old;
+      for (int k : it->second) old += (old.empty() ? "" : "+") + std::to_string(k);
+      reads += (reads.empty() ? "" : ",") + std::to_string(rank) + ":" + old;
+    }
+    env["BULWARK_RESHARD_WORLD"] = std::to_string(r.old_world);
+    env["BULWARK_RESHARD_READS"] = reads;
+  }
   if (!settings.hook_library.empty()) env["LD_PRELOAD"] = settings.hook_library;
   return env;
 }
@@ -46,7 +63,9 @@ std::vector<std::string> BuildLaunchArgv(const LaunchSettings& settings, const J
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (i > 0) argv.push_back(":");
     argv.insert(argv.end(), {"-np", per_node, "--host", nodes[i].name + ":" + per_node, "env"});
-    for (const auto& [key, value] : RankEnvironment(settings, job, nodes[i], restore_step)) argv.push_back(key + "=" + value);
+    for (const auto& [key, value] : RankEnvironment(settings, job, nodes[i], restore_step, static_cast<int>(i))) {
+      argv.push_back(key + "=" + value);
+    }
     argv.insert(argv.end(), job.spec.command.begin(), job.spec.command.end());
   }
   return argv;

@@ -7,6 +7,8 @@
 //   BULWARK_RESTORE_STEP                             the step to restore (relaunches only)
 //   BULWARK_LOSS_SPIKE_FACTOR, BULWARK_SKIP_BATCHES  the anomaly threshold, and the batches
 //                                                    earlier attempts rolled back from
+//   BULWARK_RESHARD_WORLD, BULWARK_RESHARD_READS      after a shrink: the snapshot's world
+//                                                    and which old ranks each rank reads
 //   LD_PRELOAD                                       the MPI hook, when configured
 // mpirun reaches each host through Open MPI's remote-launch agent (plm_rsh_agent): ssh on
 // real hosts, `bulwark-launch-local` for logical nodes on one machine (it runs the daemon
@@ -36,8 +38,10 @@ struct LaunchSettings {
 std::vector<std::string> BuildLaunchArgv(const LaunchSettings& settings, const JobRecord& job,
                                          const std::vector<NodeInfo>& nodes, std::optional<uint64_t> restore_step);
 
-// The environment contract of the ranks on one node (what BuildLaunchArgv puts in its block).
+// The environment contract of the ranks on one node (what BuildLaunchArgv puts in its block);
+// `position` is the node's place in the placement (-1: unknown, no reshard entries).
 std::map<std::string, std::string> RankEnvironment(const LaunchSettings& settings, const JobRecord& job,
-                                                   const NodeInfo& node, std::optional<uint64_t> restore_step);
+                                                   const NodeInfo& node, std::optional<uint64_t> restore_step,
+                                                   int position = -1);
 
 }  // namespace bulwark::controller

@@ -1,5 +1,7 @@
 #include "controller/recovery.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 
 namespace bulwark::controller {
@@ -17,6 +19,40 @@ RecoveryPhase RecoveryPhaseFromName(const std::string& name) {
   throw std::invalid_argument("unknown recovery phase '" + name + "'");
 }
 
+Reshard PlanShrink(const std::optional<Reshard>& current, int nodes, int ranks_per_node, const std::vector<int>& dropped) {
+  Reshard was;
+  if (current) {
+    was = *current;
+  } else {
+    was.old_world = nodes * ranks_per_node;
+    for (int j = 0; j < was.old_world; ++j) was.reads[j] = {j};
+  }
+  Reshard next;
+  next.old_world = was.old_world;
+  std::vector<int> orphans;  // old ranks whose readers are dropped
+  int new_rank = 0;
+  for (int p = 0; p < nodes; ++p) {
+    const bool gone = std::find(dropped.begin(), dropped.end(), p) != dropped.end();
+    for (int i = 0; i < ranks_per_node; ++i) {
+      const auto& reads = was.reads[p * ranks_per_node + i];
+      if (gone) {
+        orphans.insert(orphans.end(), reads.begin(), reads.end());
+      } else {
+        next.reads[new_rank++] = reads;
+      }
+    }
+  }
+  for (size_t i = 0; i < orphans.size() && new_rank > 0; ++i) next.reads[static_cast<int>(i) % new_rank].push_back(orphans[i]);
+  for (auto& [rank, reads] : next.reads) std::sort(reads.begin(), reads.end());
+  return next;
+}
+
+nlohmann::json ToJson(const Reshard& r) {
+  nlohmann::json reads = nlohmann::json::object();
+  for (const auto& [rank, old] : r.reads) reads[std::to_string(rank)] = old;
+  return {{"old_world", r.old_world}, {"reads", reads}};
+}
+
 nlohmann::json ToJson(const Recovery& r) {
   nlohmann::json marks = nlohmann::json::array();
   for (const auto& [name, t] : r.marks) marks.push_back({{"what", name}, {"time_ms", t}});
@@ -32,6 +68,7 @@ nlohmann::json ToJson(const Recovery& r) {
           {"marks", marks},
           {"restore_step", r.restore_step ? nlohmann::json(*r.restore_step) : nlohmann::json()},
           {"waiting_for", r.waiting_for},
+          {"reshard", r.reshard ? ToJson(*r.reshard) : nlohmann::json()},
           {"mttr_ms", MttrBreakdown(r)}};
 }
 
@@ -49,6 +86,12 @@ Recovery RecoveryFromJson(const nlohmann::json& j) {
   for (const auto& m : j.at("marks")) r.marks.emplace_back(m.at("what").get<std::string>(), m.at("time_ms").get<int64_t>());
   if (!j.at("restore_step").is_null()) r.restore_step = j["restore_step"].get<uint64_t>();
   r.waiting_for = j.value("waiting_for", "");
+  if (j.contains("reshard") && j["reshard"].is_object()) {
+    Reshard s;
+    s.old_world = j["reshard"].at("old_world").get<int>();
+    for (const auto& [rank, old] : j["reshard"].at("reads").items()) s.reads[std::stoi(rank)] = old.get<std::vector<int>>();
+    r.reshard = s;
+  }
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,21 @@
 namespace bulwark::controller {
 
 enum class RecoveryPhase { kFence, kStop, kSpare, kRelaunch, kRestore };
+
+// A shrink (spare_policy: shrink, no replacement left): the world size the snapshot to
+// restore was taken by, and for each rank of the smaller world the old ranks whose state it
+// reads. A survivor's ranks read the old ranks it ran (its memory holds them); a dropped
+// node's old ranks go round-robin over the new ranks, whose agents rebuild them from peers'
+// fragments. The trainer puts the state together (Trainer::Reshard).
+struct Reshard {
+  int old_world = 0;
+  std::map<int, std::vector<int>> reads;  // new rank -> old ranks
+};
+
+// Drops the nodes at `dropped` (positions in a placement of `nodes` nodes, `ranks_per_node`
+// each) from `current` (nullopt: nothing resharded yet, every rank reads itself). Pure.
+Reshard PlanShrink(const std::optional<Reshard>& current, int nodes, int ranks_per_node, const std::vector<int>& dropped);
+nlohmann::json ToJson(const Reshard& r);
 const char* RecoveryPhaseName(RecoveryPhase p);
 RecoveryPhase RecoveryPhaseFromName(const std::string& name);  // throws std::invalid_argument
 
@@ -40,6 +56,7 @@ struct Recovery {
   std::vector<std::pair<std::string, int64_t>> marks;  // phase entered / milestone, wall ms
   std::optional<uint64_t> restore_step;  // the recovery point the relaunch restores
   std::string waiting_for;               // what the current phase waits on, for operators
+  std::optional<Reshard> reshard;        // set when the job shrank
 };
 
 nlohmann::json ToJson(const Recovery& r);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <cerrno>
 #include <optional>
+#include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -53,6 +55,9 @@ constexpr const char* kUsage =
     "  BULWARK_RESTORE_STEP    restore exactly this step from memory (as --restore-from-memory);\n"
     "                     a controller's relaunch sets it to the job's recovery point\n"
     "  BULWARK_LOSS_SPIKE_FACTOR, BULWARK_SKIP_BATCHES  as the flags, when they are not given\n"
+    "  BULWARK_RESHARD_WORLD, BULWARK_RESHARD_READS  with BULWARK_RESTORE_STEP: the step was taken by a\n"
+    "                     world of that many ranks; each rank reads the old ranks listed for it\n"
+    "                     ('0:0+3,1:1') and the state is resharded (a controller's shrink sets them)\n"
     "  BULWARK_FAULTS     fault points, e.g. 'crash:step=10:rank=1;slow:step=5:rank=0:percent=50;hang:step=7:rank=2'\n";
 
 struct Options {
@@ -65,6 +70,8 @@ struct Options {
   int64_t snapshot_every = 0;
   bool restore_from_memory = false;
   std::optional<uint64_t> restore_step;
+  int reshard_world = 0;                       // BULWARK_RESHARD_WORLD: the snapshot's world (0: none)
+  std::map<int, std::vector<int>> reshard_reads;  // BULWARK_RESHARD_READS: rank -> old ranks it reads
   double loss_spike_factor = -1;  // -1: not given
   std::vector<int64_t> skip_batches;
   bool skip_given = false;
@@ -87,6 +94,24 @@ bool ParseBatchList(const std::string& text, std::vector<int64_t>* out) {
     int64_t b = 0;
     if (!ParseInt(item.c_str(), 1, &b)) return false;
     out->push_back(b);
+  }
+  return true;
+}
+
+// "0:0+3,1:1": rank 0 reads old ranks 0 and 3, rank 1 reads old rank 1.
+bool ParseReshardReads(const std::string& text, std::map<int, std::vector<int>>* out) {
+  std::stringstream entries(text);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    const size_t colon = entry.find(':');
+    int64_t rank = 0, old = 0;
+    if (colon == std::string::npos || !ParseInt(entry.substr(0, colon).c_str(), 0, &rank)) return false;
+    std::stringstream olds(entry.substr(colon + 1));
+    std::string item;
+    while (std::getline(olds, item, '+')) {
+      if (!ParseInt(item.c_str(), 0, &old)) return false;
+      (*out)[static_cast<int>(rank)].push_back(static_cast<int>(old));
+    }
   }
   return true;
 }
@@ -160,6 +185,14 @@ Result<Options> ParseArgs(int argc, char** argv) {
       return Status::Error("BULWARK_SKIP_BATCHES must list batch numbers >= 1, comma-separated, got '" + std::string(skip) + "'");
     }
   }
+  if (const char* world = std::getenv("BULWARK_RESHARD_WORLD"); world && *world) {
+    const char* reads = std::getenv("BULWARK_RESHARD_READS");
+    if (!ParseInt(world, 1, &n) || !ParseReshardReads(reads ? reads : "", &o.reshard_reads)) {
+      return Status::Error("BULWARK_RESHARD_WORLD must be a rank count >= 1 and BULWARK_RESHARD_READS like '0:0+3,1:1', got '" +
+                           std::string(world) + "' and '" + (reads ? reads : "") + "'");
+    }
+    o.reshard_world = static_cast<int>(n);
+  }
   if (const char* step = std::getenv("BULWARK_RESTORE_STEP"); step && *step) {
     if (!ParseInt(step, 0, &n)) return Status::Error("BULWARK_RESTORE_STEP must be a step >= 0, got '" + std::string(step) + "'");
     o.restore_from_memory = true;
@@ -226,6 +259,49 @@ bool AllOk(const Status& s, Comm& comm) {
   return true;
 }
 
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// Collective: this rank reads the old ranks the controller gave it (their state at the
+// restore step, each asked of the agent first, which rebuilds from peers what this node
+// does not hold), the ranks put the state together, and the old ranks' memory is freed.
+Status ReshardFromMemory(Trainer& trainer, Comm& comm, const Options& opt, const std::string& prefix,
+                         const std::string& job, const char* agent) {
+  std::vector<int> mine;
+  if (auto it = opt.reshard_reads.find(comm.rank()); it != opt.reshard_reads.end()) mine = it->second;
+  std::map<int, std::unique_ptr<snapshot::SnapshotClient>> old;
+  Status s = opt.restore_step ? Status::Ok() : Status::Error("a reshard needs BULWARK_RESTORE_STEP");
+  for (int k : mine) {
+    if (!s.ok()) break;
+    if (agent && *agent) s = AskAgentToRestore(agent, job, k, opt.restore_step);
+    if (!s.ok()) break;
+    auto opened = snapshot::SnapshotClient::Open(prefix, job, k, opt.reshard_world);
+    if (!opened.ok()) s = opened.status();
+    else old[k] = std::move(opened).value();
+  }
+  if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
+  const uint64_t step = opt.restore_step.value_or(0);
+  // Reshard is collective: every rank calls it, and one that could not read fails it for all.
+  Status r = trainer.Reshard(opt.reshard_world, mine, [&](int k, const std::vector<NamedRange>& ranges) {
+                               if (!s.ok()) return s;  // told to every rank by Reshard
+                               for (const auto& range : ranges) {
+                                 if (Status st = old[k]->Restore(step, range.name, range.data, range.bytes); !st.ok()) return st;
+                               }
+                               return Status::Ok();
+                             });
+  if (r.ok()) {
+    for (auto& [k, client] : old) {
+      client.reset();
+      snapshot::SnapshotClient::Remove(prefix, job, k);
+    }
+  }
+  AllOk(r, comm);  // every rank is done with the old memory before any opens its new one
+  return r;
+}
+
+
 int Run(int argc, char** argv, MpiComm& comm) {
   const bool leader = comm.rank() == 0;
   auto options = ParseArgs(argc, argv);
@@ -253,29 +329,43 @@ int Run(int argc, char** argv, MpiComm& comm) {
   trainer.SkipBatches(opt.skip_batches);
   const int64_t total_steps = config->steps;
 
+  const std::string job_id = EnvOr("BULWARK_JOB_ID", "train"), prefix = EnvOr("BULWARK_SNAPSHOT_PREFIX", "bulwark");
+  const char* agent = std::getenv("BULWARK_AGENT_URL");
+  // After a shrink the snapshot to restore was taken by another world: its ranks' state is
+  // read and put together before this world's own snapshot memory is opened (opening it
+  // would claim an old rank's memory of the same number for the new world).
+  const bool resharding = opt.restore_from_memory && opt.reshard_world > 0;
+  if (resharding) {
+    s = ReshardFromMemory(trainer, comm, opt, prefix, job_id, agent);
+    if (leader) {
+      if (s.ok()) {
+        std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory, resharded from %d ranks to %d\n",
+                     trainer.step(), opt.reshard_world, comm.size());
+      } else {
+        std::fprintf(stderr, "bulwark-train: nothing restored from memory (%s); starting at step %" PRId64 "\n",
+                     s.message().c_str(), trainer.step());
+      }
+    }
+  }
   std::unique_ptr<snapshot::SnapshotClient> snapshots;
   if (opt.snapshot_every > 0 || opt.restore_from_memory) {
-    const char* job = std::getenv("BULWARK_JOB_ID");
-    const char* prefix = std::getenv("BULWARK_SNAPSHOT_PREFIX");
-    auto opened = snapshot::SnapshotClient::Open(prefix && *prefix ? prefix : "bulwark", job && *job ? job : "train",
-                                                 comm.rank(), comm.size());
+    auto opened = snapshot::SnapshotClient::Open(prefix, job_id, comm.rank(), comm.size());
     s = opened.ok() ? Status::Ok() : opened.status();
     if (!AllOk(s, comm)) {
       if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: snapshots: %s\n", comm.rank(), s.message().c_str());
       return 3;
     }
     snapshots = std::move(opened).value();
-    // Starting fresh (a first launch, or a relaunch with nothing protected yet): versions a
-    // previous attempt left in this memory are not this run's, and would make its first
-    // commits look older than what the job already held.
-    if (!opt.restore_from_memory) snapshots->Discard();
+    // Starting fresh (a first launch, a relaunch with nothing protected yet, or a world that
+    // has just been resharded): versions a previous attempt left in this memory are not this
+    // run's, and would make its first commits look older than what the job already held.
+    if (!opt.restore_from_memory || resharding) snapshots->Discard();
   }
-  if (opt.restore_from_memory) {
+  if (opt.restore_from_memory && !resharding) {
     // Under an agent, each rank first asks it to make the job's recovery point present in
     // local memory (rebuilt from peers' fragments if this node is new or lost it).
-    if (const char* agent = std::getenv("BULWARK_AGENT_URL"); agent && *agent) {
-      const char* job = std::getenv("BULWARK_JOB_ID");
-      Status asked = AskAgentToRestore(agent, job && *job ? job : "train", comm.rank(), opt.restore_step);
+    if (agent && *agent) {
+      Status asked = AskAgentToRestore(agent, job_id, comm.rank(), opt.restore_step);
       if (!asked.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), asked.message().c_str());
     }
     // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.

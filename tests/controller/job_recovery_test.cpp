@@ -243,6 +243,44 @@ TEST(JobRecoveryTest, WithoutASpareTheRecoveryWaitsThenGoesOn) {
   EXPECT_TRUE(Newest(c, "n4", "launch_job")) << "the new first node launches";
 }
 
+TEST(JobRecoveryTest, WithoutASpareAShrinkPolicyGoesOnWithTheNodesLeft) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{41, 42}; });
+  c.Register(Info("n1", "r1"), 1, 0);
+  c.Register(Info("n2", "r1"), 1, 0);
+  c.Register(Info("n3", "r2"), 1, 0);
+  JobSpec spec = Spec();
+  spec.spare_policy = "shrink";
+  c.SubmitJob(spec, 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n2", 1, 100);
+  AckStops(c, 1200);
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["phase"], "relaunch") << job.dump(2);
+  EXPECT_EQ(job["placement"], json::array({"n1", "n3"}));
+  EXPECT_EQ(job["recovery"]["reshard"]["old_world"], 3);
+  EXPECT_EQ(job["recovery"]["reshard"]["reads"], json::parse(R"({"0":[0,1],"1":[2]})")) << "n3 reads its own; n2's goes to rank 0";
+  const auto argv = Newest(c, "n1", "launch_job")->args["argv"].get<std::vector<std::string>>();
+  EXPECT_TRUE(Has(argv, "BULWARK_RESTORE_STEP=41"));
+  EXPECT_TRUE(Has(argv, "BULWARK_RESHARD_WORLD=3"));
+  EXPECT_TRUE(Has(argv, "BULWARK_RESHARD_READS=0:0+1"));
+  EXPECT_TRUE(Has(argv, "BULWARK_RESHARD_READS=1:2"));
+  EXPECT_FALSE(Has(argv, "n2:1"));
+}
+
+TEST(JobRecoveryTest, AShrinkPlanComposesAndSpreadsTheDroppedRanks) {
+  // 4 nodes of 2 ranks; node 1 dropped: its old ranks 2, 3 go to new ranks 0 and 1.
+  const Reshard once = PlanShrink(std::nullopt, 4, 2, {1});
+  EXPECT_EQ(once.old_world, 8);
+  EXPECT_EQ(once.reads, (std::map<int, std::vector<int>>{{0, {0, 2}}, {1, {1, 3}}, {2, {4}}, {3, {5}}, {4, {6}}, {5, {7}}}));
+  // Then node 0 of the 3 left: its reads (old 0, 2, 1, 3) spread over the 4 new ranks.
+  const Reshard twice = PlanShrink(once, 3, 2, {0});
+  EXPECT_EQ(twice.old_world, 8);
+  EXPECT_EQ(twice.reads, (std::map<int, std::vector<int>>{{0, {0, 4}}, {1, {2, 5}}, {2, {1, 6}}, {3, {3, 7}}}));
+}
+
 TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");

@@ -297,5 +297,38 @@ TEST_F(RecoveryE2E, ALossSpikeRollsBackToTheSnapshotBeforeItAndSkipsTheBatch) {
   EXPECT_NE(incident["summary"].get<std::string>().find("rolled back to step 24"), std::string::npos) << incident.dump(2);
 }
 
+// No spare left and the job's policy is to shrink: it goes on with the 3 nodes it has, the
+// ranks resharding the 4-rank snapshot in memory (node-02's part rebuilt from peers).
+TEST_F(RecoveryE2E, WithNoSpareLeftTheJobShrinksAndReshardsFromPeerMemory) {
+  ASSERT_EQ(Up(0, 12), 0);
+  const std::string id = Submit("crash:step=25:node=node-02", 3, "spare_policy: shrink\n");
+  const json job = WaitFor(id, "succeeded");
+  ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+  EXPECT_EQ(job["placement"], json::array({"node-01", "node-03", "node-04"}));
+  ASSERT_EQ(job["recoveries"].size(), 1u) << job.dump(2);
+  const json& r = job["recoveries"][0];
+  EXPECT_EQ(r["reshard"]["old_world"], 4) << r.dump(2);
+  ASSERT_TRUE(r["restore_step"].is_number()) << r.dump(2);
+  const int restored = r["restore_step"].get<int>();
+  EXPECT_GE(restored, 23) << "lost more than one snapshot interval";
+  // The reference: 4 ranks to the restored step, then 3 ranks from there (resharded from files).
+  const std::string state = dir_ + ".reference";
+  fs::create_directories(state);
+  testing::ProcessJob four({BULWARK_MPIRUN, "-np", "4", BULWARK_TRAIN_BIN, "--config", kTiny, "--steps", std::to_string(restored),
+                            "--save-at", std::to_string(restored), "--state-dir", state});
+  ASSERT_EQ(four.Wait(), 0) << four.err();
+  testing::ProcessJob three({BULWARK_MPIRUN, "-np", "3", BULWARK_TRAIN_BIN, "--config", kTiny, "--steps", std::to_string(kSteps),
+                             "--resume", state});
+  ASSERT_EQ(three.Wait(), 0) << three.err();
+  std::string last;
+  std::istringstream out(three.out());
+  for (std::string line; std::getline(out, line);) {
+    if (line.rfind("{\"step\"", 0) == 0) last = line;
+  }
+  ASSERT_FALSE(last.empty()) << three.err();
+  EXPECT_EQ(job["result"]["last"]["digest"], json::parse(last)["digest"])
+      << "equal to an uninterrupted run that went from 4 ranks to 3 at step " << restored;
+}
+
 }  // namespace
 }  // namespace bulwark
