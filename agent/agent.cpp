@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <chrono>
+#include <climits>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -390,11 +391,11 @@ json Agent::Execute(const json& command, bool* ok) {
     }
     if (kind == "pause_job") {
       *ok = true;
-      return launcher_.Pause(args.at("job").get<std::string>());
+      return launcher_.Pause(args.at("job").get<std::string>(), args.value("attempt", INT_MAX));
     }
     if (kind == "stop_job") {
       const std::string job = args.at("job").get<std::string>();
-      json result = launcher_.Stop(job, args.value("wait_ms", int64_t{5000}));
+      json result = launcher_.Stop(job, args.value("wait_ms", int64_t{5000}), args.value("attempt", INT_MAX));
       if (args.value("forget_snapshots", false)) result["forgotten_slots"] = ForgetRankSlots(job);
       *ok = true;
       return result;

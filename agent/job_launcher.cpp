@@ -21,6 +21,20 @@ namespace {
 using nlohmann::json;
 
 // Whether a NUL-separated environment block holds exactly `key_eq_value` (KEY=VALUE).
+// The value of `key` in an environ block (NUL-separated KEY=VALUE), or "".
+std::string EnvValue(const std::string& block, const std::string& key) {
+  const std::string head = key + "=";
+  size_t at = 0;
+  while (at < block.size()) {
+    const size_t end = block.find('\0', at);
+    const size_t len = (end == std::string::npos ? block.size() : end) - at;
+    if (len >= head.size() && block.compare(at, head.size(), head) == 0) return block.substr(at + head.size(), len - head.size());
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return "";
+}
+
 bool EnvHas(const std::string& block, const std::string& key_eq_value) {
   size_t at = 0;
   while (at < block.size()) {
@@ -139,7 +153,7 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
   event("job.exited", detail);
 }
 
-std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job) const {
+std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_to_attempt) const {
   std::vector<pid_t> pids;
   DIR* dir = ::opendir(procfs_.c_str());
   if (!dir) return pids;
@@ -152,22 +166,25 @@ std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job) const {
     std::stringstream block;
     block << in.rdbuf();
     const std::string env = block.str();
-    if (EnvHas(env, want_job) && EnvHas(env, want_node)) pids.push_back(static_cast<pid_t>(pid));
+    // A newer attempt than the one to stop is left alone (a stop that arrives late).
+    if (EnvHas(env, want_job) && EnvHas(env, want_node) && std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str()) <= up_to_attempt) {
+      pids.push_back(static_cast<pid_t>(pid));
+    }
   }
   ::closedir(dir);
   return pids;
 }
 
-json JobLauncher::Stop(const std::string& job, int64_t wait_ms) {
+json JobLauncher::Stop(const std::string& job, int64_t wait_ms, int up_to_attempt) {
   bool launch_killed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = launches_.find(job);
-    if (it != launches_.end() && it->second.pgid > 0) {
+    if (it != launches_.end() && it->second.pgid > 0 && it->second.attempt <= up_to_attempt) {
       launch_killed = ::kill(-it->second.pgid, SIGKILL) == 0;
     }
   }
-  std::vector<pid_t> killed = FindJobProcesses(job);
+  std::vector<pid_t> killed = FindJobProcesses(job, up_to_attempt);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (pid_t p : killed) stopped_.insert(p);
@@ -182,9 +199,9 @@ json JobLauncher::Stop(const std::string& job, int64_t wait_ms) {
   return {{"job", job}, {"killed", pids}, {"launch_killed", launch_killed}};
 }
 
-json JobLauncher::Pause(const std::string& job) {
+json JobLauncher::Pause(const std::string& job, int up_to_attempt) {
   json pids = json::array();
-  for (pid_t p : FindJobProcesses(job)) {
+  for (pid_t p : FindJobProcesses(job, up_to_attempt)) {
     if (::kill(p, SIGSTOP) == 0) pids.push_back(p);
   }
   return {{"job", job}, {"paused", pids}};

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <climits>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -36,10 +37,12 @@ class JobLauncher {
   // Kills the job's launch on this agent (its whole process group) and every process on
   // this node whose environment has BULWARK_JOB_ID=job and BULWARK_NODE=<this node>, and
   // waits up to `wait_ms` for them to be gone. Returns {killed: [pids], launch_killed}.
-  nlohmann::json Stop(const std::string& job, int64_t wait_ms);
+  // Only attempts up to `up_to_attempt` (BULWARK_ATTEMPT, the launch's attempt): a stop
+  // that reaches the node after the job was relaunched must not kill the relaunch.
+  nlohmann::json Stop(const std::string& job, int64_t wait_ms, int up_to_attempt = INT_MAX);
   // Freezes (SIGSTOP) the job's processes on this node, for a planned stop that must lose
   // no finished step: they hold still while their newest snapshot is protected.
-  nlohmann::json Pause(const std::string& job);
+  nlohmann::json Pause(const std::string& job, int up_to_attempt = INT_MAX);
   // Whether `pid` was killed by a Stop: its ring vanishing is no crash.
   bool WasStopped(pid_t pid) const;
 
@@ -50,7 +53,7 @@ class JobLauncher {
     std::thread reader;
   };
   void Watch(std::string job, int attempt, pid_t pid, int out_fd, std::string log_path);
-  std::vector<pid_t> FindJobProcesses(const std::string& job) const;
+  std::vector<pid_t> FindJobProcesses(const std::string& job, int up_to_attempt) const;
 
   std::string node_, work_dir_, procfs_;
   EventSink sink_;

@@ -77,7 +77,7 @@ json Cluster::CancelJob(const std::string& id, int64_t now_wall_ms) {
   for (const auto& node : job.placement) {
     auto n = nodes_.find(node);
     if (n != nodes_.end() && Online(n->second, last_mono_ms_)) {
-      EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", id}}}}, now_wall_ms);
+      EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", id}, {"attempt", job.attempt}}}}, now_wall_ms);
     }
   }
   return ToJson(job);
@@ -338,7 +338,7 @@ void Cluster::StartRecovery(JobRecord& job, Recovery r, int64_t now_wall_ms) {
     for (const auto& node : job.placement) {
       auto n = nodes_.find(node);
       if (n != nodes_.end() && Online(n->second, last_mono_ms_)) {
-        EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", job.id}}}}, now_wall_ms);
+        EnqueueCommand(node, {{"kind", "stop_job"}, {"args", {{"job", job.id}, {"attempt", job.attempt}}}}, now_wall_ms);
       }
     }
     return;
@@ -393,7 +393,8 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
         for (const auto& name : job.placement) {
           auto n = nodes_.find(name);
           if (n == nodes_.end() || !Online(n->second, now_mono_ms)) continue;  // a lost node runs nothing we can reach
-          json args = {{"job", job.id}, {"wait_ms", 3000}};
+          // Up to the failed attempt: delivered late, it must not stop the relaunch.
+          json args = {{"job", job.id}, {"wait_ms", 3000}, {"attempt", job.attempt}};
           // A node leaving the job drops its ranks' snapshot memory: the replacement rebuilds
           // that shard from peers and must be the member's only holder from then on.
           if (kind == "stop_job" && Contains(r.culprits, name)) args["forget_snapshots"] = true;

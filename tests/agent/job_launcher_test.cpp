@@ -86,11 +86,11 @@ TEST(JobLauncherTest, ALaunchThatCannotStartSaysWhy) {
   EXPECT_EQ(launched.status().message(), "launch_job: /nonexistent/mpirun is not an executable file");
 }
 
-pid_t SpawnWithEnv(const std::string& job, const std::string& node) {
+pid_t SpawnWithEnv(const std::string& job, const std::string& node, int attempt = 1) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node;
-    char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), nullptr};
+    const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node, c = "BULWARK_ATTEMPT=" + std::to_string(attempt);
+    char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), const_cast<char*>(c.c_str()), nullptr};
     char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("60"), nullptr};
     ::execve("/bin/sleep", argv, env);
     ::_exit(127);
@@ -133,6 +133,31 @@ TEST(JobLauncherTest, StopKillsTheJobsRanksOnThisNodeOnly) {
     ::kill(p, SIGKILL);
     Reaped(p, &status);
   }
+}
+
+TEST(JobLauncherTest, AStopOfAnOlderAttemptLeavesTheRelaunchAlone) {
+  Events events;
+  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  auto launched = launcher.Launch("job-1", 2, {"/bin/sleep", "60"});
+  ASSERT_TRUE(launched.ok());
+  const pid_t old_rank = SpawnWithEnv("job-1", "n1", 1);
+  const pid_t relaunched = SpawnWithEnv("job-1", "n1", 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the children have exec'ed
+
+  // The stop of attempt 1 arrives after attempt 2 was launched (a controller restart).
+  json stopped = launcher.Stop("job-1", 2000, 1);
+  EXPECT_EQ(stopped["launch_killed"], false) << "the launch is attempt 2's";
+  EXPECT_EQ(stopped["killed"], json::array({old_rank}));
+  int status = 0;
+  ASSERT_TRUE(Reaped(old_rank, &status));
+  EXPECT_EQ(::waitpid(relaunched, &status, WNOHANG), 0) << "the relaunch runs on";
+  // The pause of a drain is bounded the same way.
+  EXPECT_EQ(launcher.Pause("job-1", 1)["paused"], json::array());
+  stopped = launcher.Stop("job-1", 2000, 2);
+  EXPECT_EQ(stopped["launch_killed"], true);
+  EXPECT_EQ(stopped["killed"], json::array({relaunched}));
+  ASSERT_TRUE(Reaped(relaunched, &status));
+  ASSERT_FALSE(events.WaitFor("job.exited").is_null());
 }
 
 }  // namespace
