@@ -56,6 +56,7 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
   } else if (kind == "stop_job" || kind == "pause_job") {
     if (in.String("job", "").empty()) in.Fail("job", "is required");
     in.Int("wait_ms", 5000, 0, 600000);
+    in.Int("attempt", INT32_MAX, 0, INT32_MAX);  // stop attempts up to this one only
     if (kind == "stop_job") in.Bool("forget_snapshots", false);
   }
   in.Finish();
