@@ -285,12 +285,12 @@ Status ReshardFromMemory(Trainer& trainer, Comm& comm, const Options& opt, const
   const uint64_t step = opt.restore_step.value_or(0);
   // Reshard is collective: every rank calls it, and one that could not read fails it for all.
   Status r = trainer.Reshard(opt.reshard_world, mine, [&](int k, const std::vector<NamedRange>& ranges) {
-                               if (!s.ok()) return s;  // told to every rank by Reshard
-                               for (const auto& range : ranges) {
-                                 if (Status st = old[k]->Restore(step, range.name, range.data, range.bytes); !st.ok()) return st;
-                               }
-                               return Status::Ok();
-                             });
+    if (!s.ok()) return s;  // told to every rank by Reshard
+    for (const auto& range : ranges) {
+      if (Status st = old[k]->Restore(step, range.name, range.data, range.bytes); !st.ok()) return st;
+    }
+    return Status::Ok();
+  });
   if (r.ok()) {
     for (auto& [k, client] : old) {
       client.reset();
@@ -300,7 +300,6 @@ Status ReshardFromMemory(Trainer& trainer, Comm& comm, const Options& opt, const
   AllOk(r, comm);  // every rank is done with the old memory before any opens its new one
   return r;
 }
-
 
 int Run(int argc, char** argv, MpiComm& comm) {
   const bool leader = comm.rank() == 0;
