@@ -60,7 +60,7 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
               {"BULWARK_SNAPSHOT_PREFIX", SnapshotPrefix(node_)}}),
       telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
       events_(static_cast<size_t>(config_.event_buffer)),
-      launcher_(node_.name, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }) {}
+      launcher_(node_.name, config_.hooks_socket, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }) {}
 
 Status Agent::StartHooks() {
   auto hooks = HookIntake::Start(

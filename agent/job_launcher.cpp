@@ -20,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-// Whether a NUL-separated environment block holds exactly `key_eq_value` (KEY=VALUE).
 // The value of `key` in an environ block (NUL-separated KEY=VALUE), or "".
 std::string EnvValue(const std::string& block, const std::string& key) {
   const std::string head = key + "=";
@@ -35,6 +34,7 @@ std::string EnvValue(const std::string& block, const std::string& key) {
   return "";
 }
 
+// Whether a NUL-separated environment block holds exactly `key_eq_value` (KEY=VALUE).
 bool EnvHas(const std::string& block, const std::string& key_eq_value) {
   size_t at = 0;
   while (at < block.size()) {
@@ -58,8 +58,13 @@ bool Gone(const std::string& procfs, pid_t pid) {
 
 }  // namespace
 
-JobLauncher::JobLauncher(std::string node, std::string work_dir, std::string procfs, EventSink sink)
-    : node_(std::move(node)), work_dir_(std::move(work_dir)), procfs_(std::move(procfs)), sink_(std::move(sink)) {}
+JobLauncher::JobLauncher(std::string node, std::string agent_socket, std::string work_dir, std::string procfs,
+                         EventSink sink)
+    : node_(std::move(node)),
+      agent_socket_(std::move(agent_socket)),
+      work_dir_(std::move(work_dir)),
+      procfs_(std::move(procfs)),
+      sink_(std::move(sink)) {}
 
 JobLauncher::~JobLauncher() {
   std::vector<std::thread> threads;
@@ -157,7 +162,8 @@ std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_
   std::vector<pid_t> pids;
   DIR* dir = ::opendir(procfs_.c_str());
   if (!dir) return pids;
-  const std::string want_job = "BULWARK_JOB_ID=" + job, want_node = "BULWARK_NODE=" + node_;
+  const std::string want_job = "BULWARK_JOB_ID=" + job, want_node = "BULWARK_NODE=" + node_,
+                    want_agent = "BULWARK_AGENT_SOCKET=" + agent_socket_;
   while (dirent* e = ::readdir(dir)) {
     char* end = nullptr;
     const long pid = std::strtol(e->d_name, &end, 10);
@@ -167,7 +173,8 @@ std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_
     block << in.rdbuf();
     const std::string env = block.str();
     // A newer attempt than the one to stop is left alone (a stop that arrives late).
-    if (EnvHas(env, want_job) && EnvHas(env, want_node) && std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str()) <= up_to_attempt) {
+    const bool ours = EnvHas(env, want_job) && EnvHas(env, want_node) && (agent_socket_.empty() || EnvHas(env, want_agent));
+    if (ours && std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str()) <= up_to_attempt) {
       pids.push_back(static_cast<pid_t>(pid));
     }
   }

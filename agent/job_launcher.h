@@ -28,14 +28,18 @@ class JobLauncher {
  public:
   using EventSink = std::function<void(nlohmann::json event)>;
   // `procfs` is /proc (tests may point elsewhere), used to find a job's ranks by environment.
-  JobLauncher(std::string node, std::string work_dir, std::string procfs, EventSink sink);
+  // `agent_socket` is this agent's hook socket, which its ranks carry as BULWARK_AGENT_SOCKET:
+  // several local clusters on one machine share node names and job ids, and a stop must
+  // not kill another cluster's ranks. Empty: the job id and node name alone decide.
+  JobLauncher(std::string node, std::string agent_socket, std::string work_dir, std::string procfs, EventSink sink);
   ~JobLauncher();  // kills what it launched, joins its threads
 
   // Starts argv (mpirun …). A launch of the same job still running is killed first: only
   // the newest attempt of a job runs.
   Result<nlohmann::json> Launch(const std::string& job, int attempt, const std::vector<std::string>& argv);
   // Kills the job's launch on this agent (its whole process group) and every process on
-  // this node whose environment has BULWARK_JOB_ID=job and BULWARK_NODE=<this node>, and
+  // this node whose environment has BULWARK_JOB_ID=job, BULWARK_NODE=<this node> and
+  // BULWARK_AGENT_SOCKET=<this agent's socket>, and
   // waits up to `wait_ms` for them to be gone. Returns {killed: [pids], launch_killed}.
   // Only attempts up to `up_to_attempt` (BULWARK_ATTEMPT, the launch's attempt): a stop
   // that reaches the node after the job was relaunched must not kill the relaunch.
@@ -55,7 +59,7 @@ class JobLauncher {
   void Watch(std::string job, int attempt, pid_t pid, int out_fd, std::string log_path);
   std::vector<pid_t> FindJobProcesses(const std::string& job, int up_to_attempt) const;
 
-  std::string node_, work_dir_, procfs_;
+  std::string node_, agent_socket_, work_dir_, procfs_;
   EventSink sink_;
   mutable std::mutex mu_;
   std::map<std::string, Launch_> launches_;  // by job

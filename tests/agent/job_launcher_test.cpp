@@ -50,10 +50,14 @@ class Events {
   std::vector<json> events_;
 };
 
+// This test process's agent: tests run side by side, each a "cluster" of its own whose
+// stops must not reach the others' ranks (same job ids and node names).
+std::string AgentSocket() { return "@bulwark-test-" + std::to_string(::getpid()); }
+
 TEST(JobLauncherTest, TheOutputTellsRestoreFirstStepAndExit) {
   const std::string dir = bulwark::testing::UniqueTempDir();
   Events events;
-  JobLauncher launcher("n1", dir, "/proc", events.Sink());
+  JobLauncher launcher("n1", AgentSocket(), dir, "/proc", events.Sink());
   auto launched = launcher.Launch(
       "job-1", 2,
       {"/bin/sh", "-c",
@@ -80,17 +84,21 @@ TEST(JobLauncherTest, TheOutputTellsRestoreFirstStepAndExit) {
 
 TEST(JobLauncherTest, ALaunchThatCannotStartSaysWhy) {
   Events events;
-  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  JobLauncher launcher("n1", AgentSocket(), bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
   auto launched = launcher.Launch("job-1", 1, {"/nonexistent/mpirun", "-np", "2"});
   ASSERT_FALSE(launched.ok());
   EXPECT_EQ(launched.status().message(), "launch_job: /nonexistent/mpirun is not an executable file");
 }
 
-pid_t SpawnWithEnv(const std::string& job, const std::string& node, int attempt = 1) {
+// Starts `sleep 60` with a rank's environment: by default one of this test's agent.
+pid_t SpawnWithEnv(const std::string& job, const std::string& node, int attempt = 1,
+                   const std::string& agent_socket = AgentSocket()) {
+  const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node, c = "BULWARK_ATTEMPT=" + std::to_string(attempt),
+                    d = "BULWARK_AGENT_SOCKET=" + agent_socket;
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node, c = "BULWARK_ATTEMPT=" + std::to_string(attempt);
-    char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), const_cast<char*>(c.c_str()), nullptr};
+    char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), const_cast<char*>(c.c_str()),
+                         const_cast<char*>(d.c_str()), nullptr};
     char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("60"), nullptr};
     ::execve("/bin/sleep", argv, env);
     ::_exit(127);
@@ -106,15 +114,28 @@ bool Reaped(pid_t pid, int* status) {
   return false;
 }
 
+// Until each child runs sleep: before its exec it has this process's environment.
+void WaitUntilExeced(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) {
+    for (int i = 0; i < 1000; ++i) {
+      std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+      std::string name;
+      if (std::getline(comm, name) && name == "sleep") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+}
+
 TEST(JobLauncherTest, StopKillsTheJobsRanksOnThisNodeOnly) {
   Events events;
-  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  JobLauncher launcher("n1", AgentSocket(), bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
   auto launched = launcher.Launch("job-1", 1, {"/bin/sleep", "60"});
   ASSERT_TRUE(launched.ok());
   const pid_t mine = SpawnWithEnv("job-1", "n1");
   const pid_t other_node = SpawnWithEnv("job-1", "n2");
   const pid_t other_job = SpawnWithEnv("job-2", "n1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the children have exec'ed
+  const pid_t other_cluster = SpawnWithEnv("job-1", "n1", 1, "@another-local-cluster");
+  WaitUntilExeced({mine, other_node, other_job, other_cluster});
 
   const json stopped = launcher.Stop("job-1", 2000);
   EXPECT_EQ(stopped["launch_killed"], true);
@@ -126,10 +147,11 @@ TEST(JobLauncherTest, StopKillsTheJobsRanksOnThisNodeOnly) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   EXPECT_EQ(::waitpid(other_node, &status, WNOHANG), 0) << "another node's rank is not ours to stop";
   EXPECT_EQ(::waitpid(other_job, &status, WNOHANG), 0);
+  EXPECT_EQ(::waitpid(other_cluster, &status, WNOHANG), 0) << "another agent's rank of the same job and node name";
   const json exited = events.WaitFor("job.exited");
   ASSERT_FALSE(exited.is_null());
   EXPECT_EQ(exited["detail"]["signal"], SIGKILL);
-  for (pid_t p : {other_node, other_job}) {
+  for (pid_t p : {other_node, other_job, other_cluster}) {
     ::kill(p, SIGKILL);
     Reaped(p, &status);
   }
@@ -137,12 +159,12 @@ TEST(JobLauncherTest, StopKillsTheJobsRanksOnThisNodeOnly) {
 
 TEST(JobLauncherTest, AStopOfAnOlderAttemptLeavesTheRelaunchAlone) {
   Events events;
-  JobLauncher launcher("n1", bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  JobLauncher launcher("n1", AgentSocket(), bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
   auto launched = launcher.Launch("job-1", 2, {"/bin/sleep", "60"});
   ASSERT_TRUE(launched.ok());
   const pid_t old_rank = SpawnWithEnv("job-1", "n1", 1);
   const pid_t relaunched = SpawnWithEnv("job-1", "n1", 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the children have exec'ed
+  WaitUntilExeced({old_rank, relaunched});
 
   // The stop of attempt 1 arrives after attempt 2 was launched (a controller restart).
   json stopped = launcher.Stop("job-1", 2000, 1);
