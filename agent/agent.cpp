@@ -289,8 +289,10 @@ void Agent::CommandLoop(const std::atomic<bool>* stop) {
       SleepUnlessStopped(100, stop);
       continue;
     }
+    // The instance the cursor counts in: a restarted controller answers at once, not parked.
     auto r = client.Send("GET", base + "/commands?after=" + std::to_string(after) +
-                                    "&wait_ms=" + std::to_string(config_.command_wait_ms));
+                                    "&wait_ms=" + std::to_string(config_.command_wait_ms) +
+                                    (cursor_instance.empty() ? "" : "&instance=" + http::UrlEncode(cursor_instance)));
     if (!r.ok() || r->status != 200) {
       SleepUnlessStopped(backoff.NextMs(), stop);
       continue;

@@ -119,6 +119,16 @@ class ApiFuzz : public ::testing::Test {
   std::unique_ptr<Api> api_;
 };
 
+// An agent whose command cursor counts a previous controller's ids is answered at once, so
+// it starts over now; with this instance's ids its poll parks until news.
+TEST_F(ApiFuzz, ACommandPollCountingAnotherInstancesIdsIsAnsweredAtOnce) {
+  ASSERT_EQ(Call("POST", "/v1/agents/register", Seeds()[0].body, kAgent), 200);
+  EXPECT_EQ(Call("GET", "/v1/agents/n1/commands?after=7&wait_ms=1000&instance=before-the-restart", "", kAgent), 200);
+  EXPECT_EQ(Call("GET", "/v1/agents/n1/commands?after=7&wait_ms=1000&instance=" + cluster_->instance_id(), "", kAgent), 0)
+      << "parked: nothing new for this instance's cursor";
+  EXPECT_EQ(Call("GET", "/v1/agents/n1/commands?after=7&wait_ms=1000", "", kAgent), 0) << "no instance: as before";
+}
+
 TEST_F(ApiFuzz, MutatedRequestsNeverCrashOrFiveHundred) {
   const auto seeds = Seeds();
   for (const auto& s : seeds) Call(s.method, s.target, s.body, s.token);  // seeds are valid
