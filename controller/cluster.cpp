@@ -186,6 +186,7 @@ nlohmann::json Cluster::Register(const NodeInfo& info, int64_t now_wall_ms, int6
           true, now_wall_ms);
     EnqueueCommand(info.name, {{"kind", "self_check"}}, now_wall_ms);
   }
+  if (!first && live.record.state.health == Health::kSuspect) RequestLostSelfChecks(info.name, now_wall_ms);
   return {{"node", NodeJson(live, now_mono_ms)},
           {"controller_instance", instance_id_},
           {"heartbeat_interval_ms", options_.heartbeat_interval_ms}};

@@ -196,6 +196,10 @@ class Cluster {
                           int64_t now_wall_ms);
   void StoreIncident(const nlohmann::json& incident, const std::string& event_kind, int64_t now_wall_ms);
   void LoadIncidents();
+  // A suspect node's self-check for an open incident is lost when the controller restarts
+  // while it runs (commands live in memory, and its result then finds no command): asked
+  // again when the node registers, or the suspicion never settles.
+  void RequestLostSelfChecks(const std::string& node, int64_t now_wall_ms);
   // --- jobs and recoveries (cluster_jobs.cpp) ---
   // What a recovery knows only while this controller instance runs: after a restart each
   // phase's work is done again (it is idempotent), so none of this is stored.

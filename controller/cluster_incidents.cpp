@@ -46,6 +46,26 @@ void Cluster::LoadIncidents() {
   }
 }
 
+void Cluster::RequestLostSelfChecks(const std::string& node, int64_t now_wall_ms) {
+  LiveNode& live = Find(node);
+  for (const auto& id : open_incidents_) {
+    const auto value = store_->Get(RecordKind::kIncidents, id);
+    if (!value) continue;
+    json incident = json::parse(*value);
+    const json& pending = incident["pending"];
+    if (incident["state"] != "suspect" || std::find(pending.begin(), pending.end(), node) == pending.end()) continue;
+    const uint64_t asked = incident["self_checks"].value(node, uint64_t{0});
+    const bool known = std::any_of(live.commands.begin(), live.commands.end(),
+                                   [&](const Command& c) { return c.id == asked && c.kind == "self_check"; });
+    if (known) continue;
+    const Command c = EnqueueCommand(node, {{"kind", "self_check"}}, now_wall_ms);
+    incident["self_checks"][node] = c.id;
+    Note(incident, now_wall_ms, "node " + node + " registered again and its self-check was lost to a restart; requested again (command " +
+                                    std::to_string(c.id) + ")");
+    StoreIncident(incident, "incident.updated", now_wall_ms);
+  }
+}
+
 void Cluster::StoreIncident(const json& incident, const std::string& event_kind, int64_t now_wall_ms) {
   const json event = {{"time_ms", now_wall_ms},
                       {"kind", event_kind},

@@ -435,7 +435,8 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     case RecoveryPhase::kSpare: {
       std::vector<PlacementCandidate> free = FreeNodes(now_mono_ms);
       std::vector<std::string> placement = job.placement, domains, missing;
-      std::vector<int> replaced;  // positions in the placement
+      std::vector<int> replaced;               // positions in the placement
+      std::vector<std::string> replacements;  // marked once the phase goes on, not on every wait
       for (const auto& name : placement) domains.push_back(Find(name).record.info.rack);
       for (auto& name : placement) {
         const LiveNode& node = Find(name);
@@ -448,12 +449,15 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
           continue;
         }
         free.erase(std::remove_if(free.begin(), free.end(), [&](const auto& c) { return c.name == *chosen; }), free.end());
-        r.marks.emplace_back("replaced " + name + " with " + *chosen, now_wall_ms);
+        replacements.push_back("replaced " + name + " with " + *chosen);
         replaced.push_back(static_cast<int>(&name - placement.data()));
         name = *chosen;
       }
       const bool can_shrink = job.spec.spare_policy == "shrink" && missing.size() < placement.size() &&
                               snapshots_ && snapshots_(job.id).recovery_point;
+      if (missing.empty() || can_shrink) {
+        for (auto& what : replacements) r.marks.emplace_back(std::move(what), now_wall_ms);
+      }
       if (!missing.empty() && can_shrink) {
         // No replacement: go on with the nodes left; the ranks reshard the snapshot.
         std::vector<int> dropped;

@@ -209,11 +209,20 @@ TEST(ClusterTest, AVerdictOpensAnIncidentThatTheSelfCheckSettles) {
   crash("n2", 30000);  // past the quiet window of the first
   inc = c.Incident("inc-000002");
   EXPECT_EQ(inc["state"], "suspect");
-  // The controller restarts while it waits: the incident is still open after it.
+  const uint64_t lost = inc["self_checks"]["n2"].get<uint64_t>();
+  // The controller restarts while it waits: the incident is still open after it, and the
+  // self-check the first instance asked for is gone with it (its result finds no command),
+  // so n2 registering again is asked anew.
   Cluster again(store->get(), Options(), "i2");
   again.Load(40000);
+  EXPECT_THROW(again.CommandResult("n2", lost, {{"ok", true}}, 40000), ApiError);
   again.Register(Info("n2"), 40000, 40000);
-  const uint64_t check2 = again.EnqueueCommand("n2", {{"kind", "self_check"}}, 40000).id;
+  const uint64_t check2 = again.Incident("inc-000002")["self_checks"]["n2"].get<uint64_t>();
+  EXPECT_EQ(again.GetCommand("n2", check2)["kind"], "self_check");
+  EXPECT_NE(again.Incident("inc-000002")["timeline"].dump().find("self-check was lost to a restart; requested again"),
+            std::string::npos);
+  again.Register(Info("n2"), 40500, 40500);  // once more: the new one is still on its way
+  EXPECT_EQ(again.Incident("inc-000002")["self_checks"]["n2"].get<uint64_t>(), check2);
   again.CommandResult("n2", check2, {{"ok", false}, {"result", {{"summary", "memory_bandwidth (3 GB/s, baseline 11)"}}}}, 41000);
   inc = again.Incident("inc-000002");
   EXPECT_EQ(inc["state"], "confirmed");
