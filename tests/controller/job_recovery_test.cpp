@@ -243,6 +243,37 @@ TEST(JobRecoveryTest, WithoutASpareTheRecoveryWaitsThenGoesOn) {
   EXPECT_TRUE(Newest(c, "n4", "launch_job")) << "the new first node launches";
 }
 
+// n1 crashed and n2 failed a self-check: the spare takes one place, and the phase waits
+// for a second node without piling up marks; each replacement is marked once it goes on.
+TEST(JobRecoveryTest, AWaitForASecondReplacementMarksNothingUntilItGoesOn) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
+  RegisterNodes(c);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n1", 0, 100);
+  c.CommandResult("n2", c.EnqueueCommand("n2", {{"kind", "self_check"}}, 1100).id, {{"ok", false}}, 1100);
+  AckStops(c, 1200);
+  json job = c.Job("job-000001");
+  ASSERT_EQ(job["recovery"]["phase"], "spare");
+  const size_t marks = job["recovery"]["marks"].size();
+  for (int t = 1300; t < 2000; t += 100) c.DriveJobs(t, t);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["marks"].size(), marks) << job["recovery"]["marks"].dump();
+  EXPECT_EQ(job["recovery"]["waiting_for"], "a free healthy node with NIC class 'any' to replace n2");
+  c.Register(Info("n4", "r2"), 5000, 5000);
+  c.DriveJobs(5001, 5001);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["placement"], json::array({"s1", "n4", "n3"}));
+  std::vector<std::string> replaced;
+  for (const auto& m : job["recovery"]["marks"]) {
+    if (m["what"].get<std::string>().rfind("replaced", 0) == 0) replaced.push_back(m["what"]);
+  }
+  EXPECT_EQ(replaced, (std::vector<std::string>{"replaced n1 with s1", "replaced n2 with n4"}));
+}
+
 TEST(JobRecoveryTest, WithoutASpareAShrinkPolicyGoesOnWithTheNodesLeft) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
