@@ -215,11 +215,6 @@ Status ParityStore::Add(const ParityKey& key, const ContributionInfo& info, uint
     if (!v) return error;
   }
   if (v->sealed) return Status::Ok();  // everything is in: a late resend
-  if (const std::string moved = MovedOnFrom(*v, info.block); !moved.empty()) {
-    v->superseded = moved;
-    Drop(key);
-    return Status::Error(what + " can never seal: " + moved);
-  }
   if (v->shards[info.block].rank < 0) v->shards[info.block] = info.shard;
   auto& got = v->received[info.block];
   auto at = got.find(offset);
@@ -264,24 +259,6 @@ void ParityStore::DropSuperseded(const ParityKey& newer, int block) {
     }
   }
   for (const auto& key : stale) Drop(key);
-}
-
-// The other order: a member's contribution to an older step arrives after another member
-// already contributes a newer one. That other member will never send this step (on the
-// local cluster both waited 60 s, each for the other's block, while the ranks' commits
-// stalled behind them).
-std::string ParityStore::MovedOnFrom(const Version& v, int sender) const {
-  for (int block = 0; block < v.members; ++block) {
-    if (block == sender || v.BlockDone(block)) continue;
-    for (const auto& [key, other] : versions_) {
-      if (key.job == v.key.job && key.group == v.key.group && key.index == v.key.index && key.step > v.key.step &&
-          block < other->members && other->shards[block].rank >= 0) {
-        return "block " + std::to_string(block) + "'s member moved on to step " + std::to_string(key.step) +
-               " without finishing this one";
-      }
-    }
-  }
-  return "";
 }
 
 void ParityStore::Seal(Version& v) {

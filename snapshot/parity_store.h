@@ -72,8 +72,6 @@ class ParityStore {
   std::shared_ptr<Version> Create(const ParityKey& key, const ContributionInfo& info, Status* error);
   // Drops the unsealed older versions of `newer`'s parity that still lack `block` (mutex held).
   void DropSuperseded(const ParityKey& newer, int block);
-  // Why `v` can never seal because another member than `sender` moved on, or "".
-  std::string MovedOnFrom(const Version& v, int sender) const;
   void Drop(const ParityKey& key);
   void Seal(Version& v);
 

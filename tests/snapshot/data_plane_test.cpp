@@ -189,27 +189,6 @@ TEST_F(DataPlaneTest, AnOlderStepAMemberMovedOnFromEndsItsWaitersAtOnce) {
   EXPECT_TRUE(parity_->WaitSealed(first, Info(0, s1a, 0), 1000).ok());
 }
 
-// The other order: member 1 already contributes step 3 when member 0's step 2 arrives.
-// Member 1 will never send step 2, so member 0 hears so at once instead of waiting it out
-// (both members waited 60 s on the local cluster, each for the other's block).
-TEST_F(DataPlaneTest, AStepArrivingAfterAnotherMemberMovedOnIsRefusedAtOnce) {
-  const auto a = Random(1000, 9), b = Random(1000, 10);
-  NodeShard sa(2, {{0, a.data(), a.size()}}), sb(3, {{1, b.data(), b.size()}});
-  const ParityKey older{"job", 2, 0, 2}, newer{"job", 3, 0, 2};
-  ASSERT_TRUE(parity_->Add(newer, Info(1, sb, 1), 0, b.data(), 400).ok());  // member 1 is sending step 3
-  const Status late = parity_->Add(older, Info(0, sa, 0), 0, a.data(), sa.size());
-  EXPECT_EQ(late.message(),
-            "parity 2 of group 0, job job step 2 can never seal: block 1's member moved on to step 3 without finishing this one");
-  EXPECT_EQ(parity_->WaitSealed(older, Info(0, sa, 0), 100).message(),
-            "parity 2 of group 0, job job step 2 holds nothing of block 0; resend")
-      << "nothing of the refused step is kept";
-  // Step 3 itself goes on: member 0 moving on too seals it.
-  NodeShard sa3(3, {{0, a.data(), a.size()}});
-  ASSERT_TRUE(parity_->Add(newer, Info(1, sb, 1), 400, b.data() + 400, sb.size() - 400).ok());
-  ASSERT_TRUE(parity_->Add(newer, Info(0, sa3, 0), 0, a.data(), sa3.size()).ok());
-  EXPECT_TRUE(parity_->WaitSealed(newer, Info(0, sa3, 0), 1000).ok());
-}
-
 TEST_F(DataPlaneTest, GarbageFramesAreRefusedAndTheServerKeepsServing) {
   boost::asio::io_context io;
   wire::Socket socket(io);
