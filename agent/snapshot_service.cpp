@@ -316,12 +316,14 @@ Status SnapshotService::Protect(const std::string& job, JobState& state, uint64_
       const ParityKey key{job, step, place.group, k + static_cast<int>(j)};
       Status s = Status::Error("no address for parity holder " + parity[j]);
       for (int attempt = 0; attempt < 3 && !address.empty(); ++attempt) {
-        // A retry that the plan no longer wants would only wait out the timeout again.
+        // A step the plan no longer wants is not sent again, nor waited for (the wait for the
+        // seal asks too: the other members have moved on and will never send their blocks).
         if (attempt > 0 && !StillWanted(job, step)) {
           s = Status::Error(s.message() + "; not retried: the plan moved on from step " + std::to_string(step));
           break;
         }
-        s = SendContribution(address, key, info, code.value(), shard, options_.chunk_bytes, static_cast<int>(options_.timeout_ms));
+        s = SendContribution(address, key, info, code.value(), shard, options_.chunk_bytes, static_cast<int>(options_.timeout_ms),
+                             [&] { return !StillWanted(job, step); });
         if (s.ok()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
       }

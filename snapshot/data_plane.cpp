@@ -1,9 +1,12 @@
 #include "snapshot/data_plane.h"
 
+#include <poll.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <list>
 #include <mutex>
@@ -215,7 +218,8 @@ void DataPlaneServer::Stop() {
 }
 
 Status SendContribution(const std::string& address, const ParityKey& key, const ContributionInfo& info,
-                        const ErasureCode& code, const NodeShard& shard, size_t chunk_bytes, int timeout_ms) {
+                        const ErasureCode& code, const NodeShard& shard, size_t chunk_bytes, int timeout_ms,
+                        const std::function<bool()>& abandon) {
   boost::asio::io_context io;
   wire::Socket socket(io);
   if (Status s = wire::Connect(socket, address, timeout_ms); !s.ok()) return s;
@@ -231,6 +235,12 @@ Status SendContribution(const std::string& address, const ParityKey& key, const 
   }
   meta.erase("offset");
   if (Status s = wire::WriteFrame(socket, wire::kContributionEnd, meta); !s.ok()) return s;
+  while (abandon) {
+    pollfd answer{socket.native_handle(), POLLIN, 0};
+    const int ready = ::poll(&answer, 1, 200);
+    if (ready > 0 || (ready < 0 && errno != EINTR)) break;
+    if (abandon()) return Status::Error(address + ": stopped waiting for the seal of step " + std::to_string(key.step));
+  }
   auto reply = wire::ReadFrame(socket);
   if (!reply.ok()) return Status::Error("no answer from " + address + ": " + reply.status().message());
   if (reply->type != wire::kResult || !reply->meta.value("ok", false)) {

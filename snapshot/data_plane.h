@@ -54,8 +54,12 @@ class DataPlaneServer {
 
 // Streams this member's contribution to parity block key.index and waits until the holder
 // sealed it (every member's contribution in). One connection; the caller retries.
+// `abandon`, asked every 200 ms of that wait, ends it early: the members disagree on the
+// step once the plan moved on, and the holder would otherwise wait out its whole timeout
+// for a block that never comes (the ranks' commits stall behind this protection).
 Status SendContribution(const std::string& address, const ParityKey& key, const ContributionInfo& info,
-                        const ErasureCode& code, const NodeShard& shard, size_t chunk_bytes, int timeout_ms);
+                        const ErasureCode& code, const NodeShard& shard, size_t chunk_bytes, int timeout_ms,
+                        const std::function<bool()>& abandon = {});
 
 struct FetchedFragment {
   FragmentHeader header;

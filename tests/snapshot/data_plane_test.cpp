@@ -189,6 +189,27 @@ TEST_F(DataPlaneTest, AnOlderStepAMemberMovedOnFromEndsItsWaitersAtOnce) {
   EXPECT_TRUE(parity_->WaitSealed(first, Info(0, s1a, 0), 1000).ok());
 }
 
+// Member 1 never sends this step (the plan moved on and it protects a newer one): member 0
+// stops waiting for the seal when asked to, not at the holder's timeout (1 s here, 60 s in
+// production).
+TEST_F(DataPlaneTest, AMemberStopsWaitingForASealTheirPlanNoLongerWants) {
+  auto code = ErasureCode::Create(2, 1).value();
+  const auto a = Random(1000, 11);
+  NodeShard sa(4, {{0, a.data(), a.size()}});
+  std::atomic<bool> moved_on{false};
+  std::thread plan([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    moved_on = true;
+  });
+  const Status s = SendContribution(address_, {"job", 4, 0, 2}, Info(0, sa, 0), code, sa, 1000, 60000,
+                                    [&] { return moved_on.load(); });
+  plan.join();
+  EXPECT_EQ(s.message(), address_ + ": stopped waiting for the seal of step 4");
+  // Without anyone asking, the wait is the holder's: its timeout's answer comes back.
+  EXPECT_EQ(SendContribution(address_, {"job", 4, 0, 2}, Info(0, sa, 0), code, sa, 1000, 60000).message(),
+            address_ + ": parity 2 of group 0, job job step 4: not every member's contribution arrived within 1000 ms");
+}
+
 TEST_F(DataPlaneTest, GarbageFramesAreRefusedAndTheServerKeepsServing) {
   boost::asio::io_context io;
   wire::Socket socket(io);
