@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <vector>
 
 #include "common/clock.h"
@@ -89,6 +90,10 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
   for (const auto& job : cluster_->Jobs()) {
     snapshots_.SetCode(job["id"].get<std::string>(), job["spec"]["snapshot"]["k"].get<int>(),
                        job["spec"]["snapshot"]["m"].get<int>());
+  }
+  // …and what it knew of each job's snapshots (the agents' reports then bring it up to date).
+  for (const auto& [job, saved] : cluster_->StoredSnapshotCatalogs()) {
+    if (Status s = snapshots_.Restore(job, saved); !s.ok()) std::fprintf(stderr, "bulwark-controller: %s\n", s.message().c_str());
   }
 }
 
@@ -418,7 +423,10 @@ json Api::ReportSnapshots(const std::string& node, const json& body) {
                           j.value("held_steps", std::vector<uint64_t>{})};
     auto moved = snapshots_.Report(report);
     if (!moved.ok()) throw ApiError(400, moved.status().message());
-    if (*moved) Wake("snapshots/" + report.job);
+    if (*moved) {
+      cluster_->StoreSnapshotCatalog(report.job, snapshots_.Saved(report.job));
+      Wake("snapshots/" + report.job);
+    }
     answer[report.job] = snapshots_.View(report.job).value();
   }
   return {{"jobs", answer}};

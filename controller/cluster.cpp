@@ -402,6 +402,19 @@ nlohmann::json Cluster::Node(const std::string& name, int64_t now_mono_ms) const
   return j;
 }
 
+void Cluster::StoreSnapshotCatalog(const std::string& job, const nlohmann::json& saved) {
+  Commit({{RecordKind::kSnapshots, job, DumpJson(saved)}}, {}, false);
+}
+
+std::map<std::string, nlohmann::json> Cluster::StoredSnapshotCatalogs() const {
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& [job, value] : store_->List(RecordKind::kSnapshots)) {
+    nlohmann::json saved = nlohmann::json::parse(value, nullptr, false);
+    if (!saved.is_discarded()) out[job] = std::move(saved);
+  }
+  return out;
+}
+
 nlohmann::json Cluster::Jobs() const {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [id, job] : jobs_) out.push_back(ToJson(job));

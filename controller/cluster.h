@@ -117,6 +117,12 @@ class Cluster {
   nlohmann::json Events(uint64_t after, size_t limit) const;
   uint64_t last_event_id() const { return store_->last_event_id(); }
 
+  // The snapshot catalog's state per job, kept for the next controller instance: a culprit
+  // forgets its ranks' slots when fenced, so after a restart the agents' reports alone no
+  // longer show that its ranks were protected (and the relaunch would start from scratch).
+  void StoreSnapshotCatalog(const std::string& job, const nlohmann::json& saved);
+  std::map<std::string, nlohmann::json> StoredSnapshotCatalogs() const;
+
   // --- time ---------------------------------------------------------------------------
   // Marks nodes lost whose heartbeats stopped. Call it a few times per interval.
   void CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms);

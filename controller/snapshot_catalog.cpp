@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace bulwark::controller {
 
@@ -175,6 +176,42 @@ Result<json> SnapshotCatalog::View(const std::string& name) const {
               {"plan_error", job.plan_error},
               {"members", members},
               {"groups", groups}};
+}
+
+json SnapshotCatalog::Saved(const std::string& name) const {
+  auto it = jobs_.find(name);
+  if (it == jobs_.end()) return json();
+  const Job& job = it->second;
+  json members = json::array();
+  for (const auto& m : job.members) {
+    members.push_back({{"member", m.name}, {"node", m.node}, {"address", m.address}, {"domain", m.domain},
+                       {"ranks", m.ranks}, {"protected_steps", m.protected_steps}, {"held_steps", m.held_steps}});
+  }
+  return {{"world", job.world}, {"k", job.k}, {"m", job.m}, {"epoch", job.epoch}, {"members", members}};
+}
+
+Status SnapshotCatalog::Restore(const std::string& name, const json& saved) {
+  Job job;
+  try {
+    job.world = saved.at("world").get<int>();
+    job.k = saved.at("k").get<int>();
+    job.m = saved.at("m").get<int>();
+    job.epoch = saved.at("epoch").get<uint64_t>() + 1;
+    for (const auto& m : saved.at("members")) {
+      job.members.push_back({m.at("member").get<std::string>(), m.at("node").get<std::string>(),
+                             m.at("address").get<std::string>(), m.at("domain").get<std::string>(),
+                             m.at("ranks").get<std::vector<int>>(), m.at("protected_steps").get<std::vector<uint64_t>>(),
+                             m.at("held_steps").get<std::vector<uint64_t>>()});
+    }
+  } catch (const json::exception& e) {
+    return Status::Error("saved snapshot catalog of job " + name + ": " + e.what());
+  }
+  if (codes_.count(name)) std::tie(job.k, job.m) = codes_[name];
+  Replan(job);
+  job.recovery_point = NewestCommon(job, &Member::protected_steps);
+  job.protect_step = NewestCommon(job, &Member::held_steps);
+  jobs_[name] = std::move(job);
+  return Status::Ok();
 }
 
 json SnapshotCatalog::Summary() const {

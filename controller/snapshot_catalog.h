@@ -14,8 +14,10 @@
 //   Their holders may overwrite them, so the members meet on a common step again.
 // An epoch counts changes of any of these, and of a member's holder (its node and address:
 // a replacement took its ranks over); agents long-poll on it.
-// Pure: reports in, views out. Held in memory: after a controller restart the agents'
-// periodic reports rebuild it (the truth lives in the agents' memory).
+// Pure: reports in, views out. Held in memory and saved per job on every epoch (Saved):
+// a restarted controller restores it and the agents' periodic reports bring it up to date.
+// Reports alone would not do: a fenced culprit forgets its ranks' slots, and its member,
+// protected in its peers' parity, would be missing from a catalog rebuilt from scratch.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -60,6 +62,11 @@ class SnapshotCatalog {
   // when the job is unknown.
   Result<nlohmann::json> View(const std::string& job) const;
   nlohmann::json Summary() const;  // every job: members, ranks known, recovery point
+  // A job's members (with their steps), world, code and epoch; the rest is derived again.
+  nlohmann::json Saved(const std::string& job) const;
+  // Takes a job's saved state back (a restarted controller), its epoch one past the saved
+  // one so every agent's long-poll wakes. Fails naming the field on a malformed record.
+  Status Restore(const std::string& job, const nlohmann::json& saved);
 
  private:
   struct Member {

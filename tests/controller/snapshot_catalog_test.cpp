@@ -78,6 +78,39 @@ TEST(SnapshotCatalogTest, AStepSomeMemberSkippedIsAbandoned) {
   EXPECT_EQ(view["protect_step"], 7);
 }
 
+// A controller restart: the saved catalog comes back with its plan and recovery point,
+// though the fenced member (a, whose agent forgot its slots) never reports again, and a
+// stand-in for it takes its place as without a restart.
+TEST(SnapshotCatalogTest, ASavedCatalogComesBackWithoutTheFencedMembersReport) {
+  SnapshotCatalog before(2, 1);
+  for (const char* n : {"a", "b", "c", "d"}) ASSERT_TRUE(before.Report(Report(n, {n[0] - 'a'}, {6, 7}, {7, 6})).ok());
+  const nlohmann::json saved = before.Saved("job");
+  ASSERT_EQ(before.RecoveryPoint("job"), 7u);
+
+  SnapshotCatalog after(2, 1);
+  ASSERT_TRUE(after.Restore("job", saved).ok());
+  EXPECT_EQ(after.RecoveryPoint("job"), 7u);
+  EXPECT_GT(after.Epoch("job"), before.Epoch("job")) << "agents' long-polls wake on the restored view";
+  EXPECT_EQ(after.View("job").value()["groups"], before.View("job").value()["groups"]);
+  for (const char* n : {"b", "c", "d"}) ASSERT_TRUE(after.Report(Report(n, {n[0] - 'a'}, {6, 7}, {7, 6})).ok());
+  EXPECT_EQ(after.RecoveryPoint("job"), 7u);
+  // The spare restores rank 0 and reports it: it holds a's member now.
+  auto spare = Report("s", {0}, {7}, {});
+  spare.domain = "rack-3";
+  ASSERT_TRUE(after.Report(spare).ok());
+  EXPECT_EQ(after.View("job").value()["members"][0]["node"], "s");
+  EXPECT_EQ(after.RecoveryPoint("job"), 7u);
+
+  SnapshotCatalog broken(2, 1);
+  nlohmann::json bad = saved;
+  bad["members"][1].erase("ranks");
+  const Status refused = broken.Restore("job", bad);
+  EXPECT_NE(refused.message().find("saved snapshot catalog of job job: "), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("ranks"), std::string::npos) << refused.message();
+  EXPECT_FALSE(broken.Knows("job"));
+  EXPECT_TRUE(before.Saved("unknown").is_null());
+}
+
 TEST(SnapshotCatalogTest, BadReportsAreRefusedWithTheReason) {
   SnapshotCatalog catalog(2, 1);
   EXPECT_EQ(catalog.Report(Report("a", {4}, {})).status().message(), "snapshot report for job job: rank 4 is outside a world of 4");
