@@ -314,7 +314,8 @@ int Run(int argc, char** argv, MpiComm& comm) {
     if (leader) std::fprintf(stderr, "bulwark-train: %s\n", config.status().message().c_str());
     return 2;
   }
-  auto created = Trainer::Create(config.value(), comm);
+  // A restore from memory overwrites every weight: they are drawn only if it fails.
+  auto created = Trainer::Create(config.value(), comm, /*initialize=*/!options->restore_from_memory);
   Status s = created.ok() ? Status::Ok() : created.status();
   if (!AllOk(s, comm)) {
     if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
@@ -336,6 +337,7 @@ int Run(int argc, char** argv, MpiComm& comm) {
   const bool resharding = opt.restore_from_memory && opt.reshard_world > 0;
   if (resharding) {
     s = ReshardFromMemory(trainer, comm, opt, prefix, job_id, agent);
+    if (!s.ok()) trainer.InitializeWeights();  // every rank agrees: starting from scratch
     if (leader) {
       if (s.ok()) {
         std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory, resharded from %d ranks to %d\n",
@@ -370,7 +372,10 @@ int Run(int argc, char** argv, MpiComm& comm) {
     // Collective, and all-or-nothing: without a snapshot on every rank the job starts fresh.
     s = trainer.RestoreSnapshot(*snapshots, opt.restore_step);
     if (s.ok()) s = snapshots->RollBackTo(static_cast<uint64_t>(trainer.step()));
-    if (!s.ok()) snapshots->Discard();  // starting over: old versions are not this run's
+    if (!s.ok()) {  // starting over (every rank agrees): old versions are not this run's
+      snapshots->Discard();
+      trainer.InitializeWeights();
+    }
     if (leader) {
       if (s.ok()) {
         std::fprintf(stderr, "bulwark-train: restored step %" PRId64 " from memory\n", trainer.step());

@@ -25,7 +25,7 @@ double OrderedSum(const std::vector<double>& values) {
 
 }  // namespace
 
-Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, Comm& comm) {
+Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, Comm& comm, bool initialize) {
   for (size_t i = 0; i < config.faults.size(); ++i) {
     if (config.faults[i].rank >= comm.size()) {
       return Status::Error("faults[" + std::to_string(i) + "].rank " + std::to_string(config.faults[i].rank) +
@@ -34,10 +34,10 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config, Comm
   }
   auto loader = DataLoader::Create(config, comm.rank());
   if (!loader.ok()) return loader.status();
-  return std::unique_ptr<Trainer>(new Trainer(config, comm, std::move(loader.value())));
+  return std::unique_ptr<Trainer>(new Trainer(config, comm, std::move(loader.value()), initialize));
 }
 
-Trainer::Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader)
+Trainer::Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader, bool initialize)
     : config_(config),
       comm_(comm),
       model_(config.model, config.micro_batch),
@@ -52,13 +52,15 @@ Trainer::Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoad
       grad_shard_(shard_.size(), 0.f),
       inputs_((size_t)config.micro_batch * config.model.seq_len),
       targets_((size_t)config.micro_batch * config.model.seq_len) {
-  // Every rank initialises the full vector identically; each then owns its shard of it.
-  model_.Initialize(params_.data(), config.init_seed);
+  if (initialize) InitializeWeights();
   meta_.fingerprint = config.Fingerprint();
   meta_.world_size = comm.size();
   meta_.rank = comm.rank();
   meta_.parameter_count = layout_count_;
 }
+
+// Every rank initialises the full vector identically; each then owns its shard of it.
+void Trainer::InitializeWeights() { model_.Initialize(params_.data(), config_.init_seed); }
 
 StepReport Trainer::Step() {
   const auto start = std::chrono::steady_clock::now();

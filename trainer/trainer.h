@@ -51,7 +51,12 @@ static_assert(sizeof(StateMeta) == 48, "StateMeta layout changed: bump the state
 
 class Trainer {
  public:
-  static Result<std::unique_ptr<Trainer>> Create(const TrainConfig& config, Comm& comm);
+  // `initialize` false leaves the weights zero for a restore to fill: drawing ~100M normal
+  // numbers per rank costs seconds of a recovery's restore for weights about to be
+  // overwritten. A restore that fails must then call InitializeWeights.
+  static Result<std::unique_ptr<Trainer>> Create(const TrainConfig& config, Comm& comm, bool initialize = true);
+  // The initial weights from the config's init_seed (the same on every rank).
+  void InitializeWeights();
 
   // One step. A step whose numbers are anomalous (anomaly.h) is not applied: the report
   // says so, the state stays at the step before, and the caller rolls back.
@@ -102,7 +107,7 @@ class Trainer {
   // against this run, and agrees collectively; `source` names it in errors.
   Status LoadFrom(const std::string& source, const std::function<Status(const std::vector<NamedRange>&)>& read);
 
-  Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader);
+  Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader, bool initialize);
   int64_t NextBatch() const { return static_cast<int64_t>(loader_->state().cursor / config_.micro_batch) + 1; }
 
   TrainConfig config_;

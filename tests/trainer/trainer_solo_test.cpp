@@ -46,6 +46,28 @@ TEST(TrainerSoloTest, ResumeFromSavedStateIsBitIdentical) {
   for (uint64_t want : expected) EXPECT_EQ(resumed.value()->Step().digest, want);
 }
 
+// A trainer created to be restored skips drawing the weights: the restore fills every one
+// (the same steps follow), and one whose restore failed draws them then, as if fresh.
+TEST(TrainerSoloTest, ATrainerCreatedForARestoreNeedsNoInitialWeights) {
+  SoloComm comm;
+  const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
+  auto straight = Trainer::Create(Tiny(), comm);
+  const uint64_t initial = straight.value()->ParameterDigest();
+  for (int i = 1; i <= 3; ++i) straight.value()->Step();
+  ASSERT_TRUE(straight.value()->SaveState(path).ok());
+  const uint64_t after_four = straight.value()->Step().digest;
+
+  auto restored = Trainer::Create(Tiny(), comm, /*initialize=*/false);
+  EXPECT_NE(restored.value()->ParameterDigest(), initial) << "nothing drawn yet";
+  ASSERT_TRUE(restored.value()->LoadState(path).ok());
+  EXPECT_EQ(restored.value()->Step().digest, after_four);
+
+  auto failed = Trainer::Create(Tiny(), comm, /*initialize=*/false);
+  ASSERT_FALSE(failed.value()->LoadState(path + ".missing").ok());
+  failed.value()->InitializeWeights();
+  EXPECT_EQ(failed.value()->ParameterDigest(), initial);
+}
+
 TEST(TrainerSoloTest, StateWithAnotherFingerprintIsRefusedAndNothingChanges) {
   SoloComm comm;
   const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
