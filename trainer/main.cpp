@@ -314,8 +314,10 @@ int Run(int argc, char** argv, MpiComm& comm) {
     if (leader) std::fprintf(stderr, "bulwark-train: %s\n", config.status().message().c_str());
     return 2;
   }
-  // A restore from memory overwrites every weight: they are drawn only if it fails.
-  auto created = Trainer::Create(config.value(), comm, /*initialize=*/!options->restore_from_memory);
+  // A restore (from memory or files) overwrites every weight: they are drawn only without
+  // one, or when the one from memory fails (a failed --resume exits).
+  const bool restoring = options->restore_from_memory || !options->resume_dir.empty();
+  auto created = Trainer::Create(config.value(), comm, /*initialize=*/!restoring);
   Status s = created.ok() ? Status::Ok() : created.status();
   if (!AllOk(s, comm)) {
     if (!s.ok()) std::fprintf(stderr, "bulwark-train: rank %d: %s\n", comm.rank(), s.message().c_str());
