@@ -157,10 +157,7 @@ Result<json> SnapshotCatalog::View(const std::string& name) const {
   if (it == jobs_.end()) return Status::Error("no agent has reported snapshots of job '" + name + "'");
   const Job& job = it->second;
   json members = json::array();
-  for (const auto& m : job.members) {
-    members.push_back({{"member", m.name}, {"node", m.node}, {"address", m.address}, {"domain", m.domain},
-                       {"ranks", m.ranks}, {"protected_steps", m.protected_steps}, {"held_steps", m.held_steps}});
-  }
+  for (const auto& m : job.members) members.push_back(MemberJson(m));
   json groups = json::array();
   if (job.plan) {
     for (const auto& g : job.plan->groups) groups.push_back({{"id", g.id}, {"data", g.data}, {"parity", g.parity}});
@@ -178,15 +175,17 @@ Result<json> SnapshotCatalog::View(const std::string& name) const {
               {"groups", groups}};
 }
 
+json SnapshotCatalog::MemberJson(const Member& m) {
+  return {{"member", m.name}, {"node", m.node}, {"address", m.address}, {"domain", m.domain},
+          {"ranks", m.ranks}, {"protected_steps", m.protected_steps}, {"held_steps", m.held_steps}};
+}
+
 json SnapshotCatalog::Saved(const std::string& name) const {
   auto it = jobs_.find(name);
   if (it == jobs_.end()) return json();
   const Job& job = it->second;
   json members = json::array();
-  for (const auto& m : job.members) {
-    members.push_back({{"member", m.name}, {"node", m.node}, {"address", m.address}, {"domain", m.domain},
-                       {"ranks", m.ranks}, {"protected_steps", m.protected_steps}, {"held_steps", m.held_steps}});
-  }
+  for (const auto& m : job.members) members.push_back(MemberJson(m));
   return {{"world", job.world}, {"k", job.k}, {"m", job.m}, {"epoch", job.epoch}, {"members", members}};
 }
 

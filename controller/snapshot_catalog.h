@@ -88,6 +88,7 @@ class SnapshotCatalog {
     uint64_t epoch = 0;
   };
   void Replan(Job& job);
+  static nlohmann::json MemberJson(const Member& m);  // as views show it and saves keep it
   // The newest step in every member's list (`protected_steps` or `held_steps`).
   static std::optional<uint64_t> NewestCommon(const Job& job, std::vector<uint64_t> Member::*steps);
 
