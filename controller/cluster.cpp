@@ -408,10 +408,8 @@ void Cluster::StoreSnapshotCatalog(const std::string& job, const nlohmann::json&
 
 std::map<std::string, nlohmann::json> Cluster::StoredSnapshotCatalogs() const {
   std::map<std::string, nlohmann::json> out;
-  for (const auto& [job, value] : store_->List(RecordKind::kSnapshots)) {
-    nlohmann::json saved = nlohmann::json::parse(value, nullptr, false);
-    if (!saved.is_discarded()) out[job] = std::move(saved);
-  }
+  // An unreadable record is passed on as is: restoring it fails with the job's name.
+  for (const auto& [job, value] : store_->List(RecordKind::kSnapshots)) out[job] = nlohmann::json::parse(value, nullptr, false);
   return out;
 }
 
