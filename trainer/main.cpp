@@ -218,18 +218,8 @@ std::string StatePath(const std::string& dir, int rank) { return dir + "/rank-" 
 // The world size rank 0's saved state was written by (0 when it cannot be read: LoadState
 // then names the problem).
 int SavedWorld(const std::string& dir) {
-  const std::string path = StatePath(dir, 0);
-  auto layout = StateFileLayout(path);
-  if (!layout.ok()) return 0;
-  std::vector<std::vector<uint8_t>> buffers;
-  std::vector<NamedRange> ranges;
-  for (const auto& [name, bytes] : *layout) {
-    buffers.emplace_back(bytes);
-    ranges.push_back({name, buffers.back().data(), bytes});
-  }
   StateMeta meta;
-  if (ranges.empty() || ranges[0].name != "meta" || ranges[0].bytes != sizeof meta || !ReadStateFile(path, ranges).ok()) return 0;
-  std::memcpy(&meta, ranges[0].data, sizeof meta);
+  if (!ReadStateFileRange(StatePath(dir, 0), {"meta", &meta, sizeof meta}).ok()) return 0;
   return meta.world_size;
 }
 

@@ -35,4 +35,8 @@ Status ReadStateFile(const std::string& path, const std::vector<NamedRange>& ran
 // ranges for ReadStateFile, which verifies everything.
 Result<std::vector<std::pair<std::string, uint64_t>>> StateFileLayout(const std::string& path);
 
+// Reads one named range (its size must match), verified like ReadStateFile but without
+// reading the others: enough to learn a saved state's meta from a file of hundreds of MB.
+Status ReadStateFileRange(const std::string& path, const NamedRange& range);
+
 }  // namespace bulwark::train

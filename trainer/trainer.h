@@ -103,8 +103,10 @@ class Trainer {
   double FlopsPerStep() const { return model_.FlopsPerStep(); }
 
  private:
-  // Reads this rank's state through `read` (a file, a snapshot) into copies, checks it
-  // against this run, and agrees collectively; `source` names it in errors.
+  // Reads this rank's state through `read` (a file, a snapshot), checks it against this
+  // run, and agrees collectively; `source` names it in errors. A failure leaves a trainer
+  // that held state unchanged, and one that held none still without (weights undefined,
+  // moments zero: InitializeWeights makes it a fresh start).
   Status LoadFrom(const std::string& source, const std::function<Status(const std::vector<NamedRange>&)>& read);
 
   Trainer(const TrainConfig& config, Comm& comm, std::unique_ptr<DataLoader> loader, bool initialize);
@@ -122,6 +124,7 @@ class Trainer {
   AnomalyDetector anomaly_{AnomalyPolicy{}};
   std::set<int64_t> skip_batches_;
   int64_t last_anomaly_step_ = 0;  // 0: none yet
+  bool holds_state_ = false;       // weights drawn or restored (false only before either)
   HugeVector<float> params_, grads_, grad_shard_;
   std::vector<int32_t> inputs_, targets_;
 };

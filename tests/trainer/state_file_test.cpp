@@ -91,5 +91,40 @@ TEST_F(StateFileTest, MissingFileIsRejected) {
   ExpectRejected("cannot open state file");
 }
 
+TEST_F(StateFileTest, OneRangeIsReadAloneAndVerified) {
+  std::vector<uint64_t> a(4);
+  ASSERT_TRUE(ReadStateFileRange(path_, {"meta", a.data(), a.size() * 8}).ok());
+  EXPECT_EQ(a, a_);
+
+  Status missing = ReadStateFileRange(path_, {"adam_m", a.data(), a.size() * 8});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("holds no range 'adam_m'"), std::string::npos) << missing.message();
+  Status wrong_size = ReadStateFileRange(path_, {"meta", a.data(), 16});
+  ASSERT_FALSE(wrong_size.ok());
+  EXPECT_NE(wrong_size.message().find("range 'meta' is 32 bytes; expected 16"), std::string::npos) << wrong_size.message();
+
+  // Its own bytes corrupted: refused, and the target keeps what it held.
+  std::string bytes = Bytes();
+  bytes[bytes.find(std::string(reinterpret_cast<const char*>(a_.data()), 32))] ^= 0x01;
+  Overwrite(bytes);
+  std::vector<uint64_t> kept(4, 9);
+  Status corrupted = ReadStateFileRange(path_, {"meta", kept.data(), kept.size() * 8});
+  ASSERT_FALSE(corrupted.ok());
+  EXPECT_NE(corrupted.message().find("range 'meta' is corrupted"), std::string::npos) << corrupted.message();
+  EXPECT_EQ(kept, std::vector<uint64_t>(4, 9));
+}
+
+TEST_F(StateFileTest, ACorruptedHeaderIsRejected) {
+  std::string bytes = Bytes();
+  bytes[bytes.find("weights")] = 'W';  // a range renamed: the trailer no longer matches
+  Overwrite(bytes);
+  std::vector<uint64_t> a(4, 9);
+  std::vector<float> b(1000, 9.f);
+  Status s = ReadStateFile(path_, {{"meta", a.data(), 32}, {"Weights", b.data(), 4000}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("header is corrupted"), std::string::npos) << s.message();
+  EXPECT_EQ(b, std::vector<float>(1000, 9.f));
+}
+
 }  // namespace
 }  // namespace bulwark::train

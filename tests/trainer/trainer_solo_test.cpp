@@ -68,6 +68,31 @@ TEST(TrainerSoloTest, ATrainerCreatedForARestoreNeedsNoInitialWeights) {
   EXPECT_EQ(failed.value()->ParameterDigest(), initial);
 }
 
+// Such a trainer reads a restore in place (no copies); when the state is refused after it
+// was read (another run's), the moments it brought are cleared: drawing the weights then
+// gives exactly a fresh run's steps.
+TEST(TrainerSoloTest, ARefusedInPlaceRestoreLeavesAFreshStart) {
+  SoloComm comm;
+  const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
+  TrainConfig other = Tiny();
+  other.optim.lr *= 2;  // same shapes, different run: readable, then refused
+  auto elsewhere = Trainer::Create(other, comm);
+  for (int i = 1; i <= 3; ++i) elsewhere.value()->Step();
+  ASSERT_TRUE(elsewhere.value()->SaveState(path).ok());
+
+  auto fresh = Trainer::Create(Tiny(), comm);
+  std::vector<uint64_t> fresh_steps;
+  for (int i = 1; i <= 3; ++i) fresh_steps.push_back(fresh.value()->Step().digest);
+
+  auto refused = Trainer::Create(Tiny(), comm, /*initialize=*/false);
+  Status s = refused.value()->LoadState(path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("config fingerprint"), std::string::npos) << s.message();
+  refused.value()->InitializeWeights();
+  EXPECT_EQ(refused.value()->step(), 0);
+  for (uint64_t want : fresh_steps) EXPECT_EQ(refused.value()->Step().digest, want);
+}
+
 TEST(TrainerSoloTest, StateWithAnotherFingerprintIsRefusedAndNothingChanges) {
   SoloComm comm;
   const std::string path = bulwark::testing::UniqueTempDir() + "/rank-0.state";
