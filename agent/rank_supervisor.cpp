@@ -46,6 +46,7 @@ Result<nlohmann::json> RankSupervisor::Start(const std::vector<std::string>& arg
       ::setpgid(0, 0);
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
+      ::close_range(3, ~0U, 0);  // nothing else of the agent's (sockets, shared memory) leaks in
       for (auto& e : env_strings) ::putenv(e.data());
       ::execvp(args[0], args.data());
       const char msg[] = "bulwark-agent: exec failed\n";

@@ -66,7 +66,7 @@ class SnapshotService {
  private:
   struct JobState {
     std::map<int, std::unique_ptr<snapshot::RankSlots>> ranks;
-    nlohmann::json view;  // the controller's last answer: plan, members, recovery point
+    nlohmann::json view = nlohmann::json::object();  // the controller's last answer: plan, members, recovery point (none yet: empty)
     std::vector<uint64_t> protected_steps;
     std::vector<uint64_t> held_steps, reported_held;  // steps every local rank holds
     std::optional<uint64_t> attempted;  // last step protection was tried for

@@ -27,6 +27,9 @@ Result<Spawned> SpawnInOwnGroup(const std::vector<std::string>& argv) {
     ::setpgid(0, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
+    // Nothing else of the agent's: mpirun select()s on its own descriptors, and aborts
+    // when they land past FD_SETSIZE behind a thousand inherited ones.
+    ::close_range(3, ~0U, 0);
     ::execv(args[0], args.data());
     ::_exit(127);
   }

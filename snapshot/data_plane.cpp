@@ -65,9 +65,16 @@ struct DataPlaneServer::Impl {
   DataPlaneCounters counters;
   std::atomic<bool> stopping{false};
   std::thread accept_thread;
+  // One per accepted connection, until its thread has ended and been joined: members open
+  // one per step and parity holder, so a server that kept them all (it did) ran out of file
+  // descriptors within a long run, and the ranks' mpirun, inheriting the agent's, aborted.
+  struct Connection {
+    std::shared_ptr<wire::Socket> socket;
+    std::thread thread;
+    bool done = false;  // guarded by mutex
+  };
   std::mutex mutex;
-  std::list<std::shared_ptr<wire::Socket>> sockets;
-  std::list<std::thread> threads;
+  std::list<Connection> connections;
 
   void AcceptLoop() {
     while (!stopping) {
@@ -77,10 +84,32 @@ struct DataPlaneServer::Impl {
       if (ec || stopping) break;
       wire::SetTimeouts(*socket, seal_timeout_ms + 30000);
       ++counters.connections;
+      JoinEnded();
       std::lock_guard<std::mutex> lock(mutex);
-      sockets.push_back(socket);
-      threads.emplace_back([this, socket] { Serve(*socket); });
+      connections.push_back({socket, {}, false});
+      auto it = std::prev(connections.end());
+      it->thread = std::thread([this, it] {
+        Serve(*it->socket);
+        std::lock_guard<std::mutex> done_lock(mutex);
+        boost::system::error_code ignored;
+        it->socket->close(ignored);
+        it->done = true;
+      });
     }
+  }
+
+  // Joins and forgets the connections whose threads have ended.
+  void JoinEnded() {
+    std::list<Connection> ended;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (auto it = connections.begin(); it != connections.end();) {
+        auto next = std::next(it);
+        if (it->done) ended.splice(ended.end(), connections, it);
+        it = next;
+      }
+    }
+    for (auto& c : ended) c.thread.join();
   }
 
   // One connection: frames until the peer closes or sends something we cannot read.
@@ -212,9 +241,13 @@ void DataPlaneServer::Stop() {
   ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);  // wakes the blocking accept
   impl_->acceptor.close(ec);
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  for (auto& s : impl_->sockets) s->shutdown(tcp::socket::shutdown_both, ec);
-  for (auto& t : impl_->threads) t.join();
+  std::list<Impl::Connection> all;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    for (auto& c : impl_->connections) c.socket->shutdown(tcp::socket::shutdown_both, ec);
+    all.splice(all.end(), impl_->connections);
+  }
+  for (auto& c : all) c.thread.join();  // outside the lock: each ending thread takes it
 }
 
 Status SendContribution(const std::string& address, const ParityKey& key, const ContributionInfo& info,

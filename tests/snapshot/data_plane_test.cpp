@@ -9,6 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
+#include <filesystem>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -228,6 +232,22 @@ TEST_F(DataPlaneTest, GarbageFramesAreRefusedAndTheServerKeepsServing) {
   EXPECT_EQ(FetchFragment(address_, {"job", 9, 0, 2}, 2000).status().message(),
             address_ + ": this node holds no sealed parity 2 of group 0, job job step 9");
   EXPECT_GE(server_->counters().bad_frames.load(), 2u);
+}
+
+// Members connect once per step and parity holder: a long run is thousands of connections,
+// and the server must not keep a descriptor (or a thread) for each one that has ended.
+TEST_F(DataPlaneTest, EndedConnectionsLeaveNoDescriptorsBehind) {
+  const auto open_fds = [] { return std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}); };
+  EXPECT_TRUE(ProbeLink(address_, 1, 0, 2000).ok());  // the server's first connection, and any lazy setup
+  const auto before = open_fds();
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(ProbeLink(address_, 1, 0, 2000).ok());
+  // The last connections' threads may still be closing: give them a moment, and one more
+  // connection to reap them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(ProbeLink(address_, 1, 0, 2000).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_LT(open_fds() - before, 10) << "300 connections came and went";
+  EXPECT_GE(server_->counters().connections.load(), 302u);
 }
 
 TEST_F(DataPlaneTest, TheMemoryBudgetIsEnforcedAndTheOlderVersionKept) {
