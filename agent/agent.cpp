@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <signal.h>
+
 #include <chrono>
 #include <climits>
 #include <filesystem>
@@ -60,7 +62,9 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
               {"BULWARK_SNAPSHOT_PREFIX", SnapshotPrefix(node_)}}),
       telemetry_(static_cast<size_t>(config_.telemetry_buffer_batches)),
       events_(static_cast<size_t>(config_.event_buffer)),
-      launcher_(node_.name, config_.hooks_socket, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }) {}
+      launcher_(node_.name, config_.hooks_socket, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }),
+      injector_({[this] { return launcher_.Ranks(); }, "/dev/shm", SnapshotPrefix(node_), [this](json event) { PushEvent(std::move(event)); },
+                 [] { ::raise(SIGKILL); }}) {}
 
 Status Agent::StartHooks() {
   auto hooks = HookIntake::Start(
@@ -402,6 +406,11 @@ json Agent::Execute(const json& command, bool* ok) {
       *ok = true;
       return result;
     }
+    if (kind == "inject" || kind == "heal_injection") {
+      auto done = kind == "inject" ? injector_.Apply(args) : injector_.Heal(args.at("id").get<std::string>());
+      *ok = done.ok();
+      return done.ok() ? done.value() : json{{"error", done.status().message()}};
+    }
     if (kind == "report_status") {
       *ok = true;
       return {{"node", node_.name},
@@ -412,7 +421,8 @@ json Agent::Execute(const json& command, bool* ok) {
               {"uptime_ms", MonotonicMs() - started_mono_ms_},
               {"registrations", counters_.registrations.load()},
               {"hooks", hooks_ ? hooks_->StatusJson() : json()},
-              {"snapshots", snapshots_ ? snapshots_->StatusJson() : json()}};
+              {"snapshots", snapshots_ ? snapshots_->StatusJson() : json()},
+              {"injections", injector_.Active()}};
     }
   } catch (const std::exception& e) {
     *ok = false;

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_config.h"
+#include "agent/fault_injector.h"
 #include "agent/hook_intake.h"
 #include "agent/job_launcher.h"
 #include "agent/rank_supervisor.h"
@@ -122,6 +123,7 @@ class Agent {
   std::mutex prefetch_mutex_;
   std::vector<std::thread> prefetches_;  // snapshot rebuilds started ahead of a relaunch  // jobs this agent launches (as their launcher) and stops
   std::unique_ptr<SnapshotService> snapshots_;
+  FaultInjector injector_;  // after launcher_, which it asks for this node's ranks
 };
 
 }  // namespace bulwark::agent

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -158,12 +159,10 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
   event("job.exited", detail);
 }
 
-std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_to_attempt) const {
-  std::vector<pid_t> pids;
+void JobLauncher::ForEachOwnProcess(const std::function<void(pid_t, const std::string& env)>& visit) const {
   DIR* dir = ::opendir(procfs_.c_str());
-  if (!dir) return pids;
-  const std::string want_job = "BULWARK_JOB_ID=" + job, want_node = "BULWARK_NODE=" + node_,
-                    want_agent = "BULWARK_AGENT_SOCKET=" + agent_socket_;
+  if (!dir) return;
+  const std::string want_node = "BULWARK_NODE=" + node_, want_agent = "BULWARK_AGENT_SOCKET=" + agent_socket_;
   while (dirent* e = ::readdir(dir)) {
     char* end = nullptr;
     const long pid = std::strtol(e->d_name, &end, 10);
@@ -172,14 +171,32 @@ std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_
     std::stringstream block;
     block << in.rdbuf();
     const std::string env = block.str();
-    // A newer attempt than the one to stop is left alone (a stop that arrives late).
-    const bool ours = EnvHas(env, want_job) && EnvHas(env, want_node) && (agent_socket_.empty() || EnvHas(env, want_agent));
-    if (ours && std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str()) <= up_to_attempt) {
-      pids.push_back(static_cast<pid_t>(pid));
-    }
+    if (EnvHas(env, want_node) && (agent_socket_.empty() || EnvHas(env, want_agent))) visit(static_cast<pid_t>(pid), env);
   }
   ::closedir(dir);
+}
+
+std::vector<pid_t> JobLauncher::FindJobProcesses(const std::string& job, int up_to_attempt) const {
+  std::vector<pid_t> pids;
+  const std::string want_job = "BULWARK_JOB_ID=" + job;
+  ForEachOwnProcess([&](pid_t pid, const std::string& env) {
+    // A newer attempt than the one to stop is left alone (a stop that arrives late).
+    if (EnvHas(env, want_job) && std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str()) <= up_to_attempt) pids.push_back(pid);
+  });
   return pids;
+}
+
+std::vector<RankProcess> JobLauncher::Ranks() const {
+  std::vector<RankProcess> ranks;
+  ForEachOwnProcess([&](pid_t pid, const std::string& env) {
+    const std::string job = EnvValue(env, "BULWARK_JOB_ID"), rank = EnvValue(env, "OMPI_COMM_WORLD_RANK");
+    if (job.empty() || rank.empty() || Gone(procfs_, pid)) return;
+    ranks.push_back({pid, job, std::atoi(rank.c_str()), std::atoi(EnvValue(env, "BULWARK_ATTEMPT").c_str())});
+  });
+  std::sort(ranks.begin(), ranks.end(), [](const RankProcess& a, const RankProcess& b) {
+    return a.attempt != b.attempt ? a.attempt > b.attempt : a.rank < b.rank;
+  });
+  return ranks;
 }
 
 json JobLauncher::Stop(const std::string& job, int64_t wait_ms, int up_to_attempt) {

@@ -24,6 +24,14 @@
 
 namespace bulwark::agent {
 
+// A rank process of a job on this node, as its environment names it.
+struct RankProcess {
+  pid_t pid = 0;
+  std::string job;
+  int rank = -1;  // OMPI_COMM_WORLD_RANK
+  int attempt = 0;
+};
+
 class JobLauncher {
  public:
   using EventSink = std::function<void(nlohmann::json event)>;
@@ -47,6 +55,9 @@ class JobLauncher {
   // Freezes (SIGSTOP) the job's processes on this node, for a planned stop that must lose
   // no finished step: they hold still while their newest snapshot is protected.
   nlohmann::json Pause(const std::string& job, int up_to_attempt = INT_MAX);
+  // The rank processes on this node that belong to this agent (same markers as Stop), of
+  // every job, newest attempt first, then by rank.
+  std::vector<RankProcess> Ranks() const;
   // Whether `pid` was killed by a Stop: its ring vanishing is no crash.
   bool WasStopped(pid_t pid) const;
 
@@ -58,6 +69,8 @@ class JobLauncher {
   };
   void Watch(std::string job, int attempt, pid_t pid, int out_fd, std::string log_path);
   std::vector<pid_t> FindJobProcesses(const std::string& job, int up_to_attempt) const;
+  // Calls `visit` for every process that carries this node's and this agent's markers.
+  void ForEachOwnProcess(const std::function<void(pid_t, const std::string& env)>& visit) const;
 
   std::string node_, agent_socket_, work_dir_, procfs_;
   EventSink sink_;

@@ -80,7 +80,9 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       options_(std::move(options)),
       metrics_(metrics),
       open_connections_(std::move(open_connections)),
-      snapshots_(options_.snapshot_k, options_.snapshot_m) {
+      snapshots_(options_.snapshot_k, options_.snapshot_m),
+      injections_(cluster, InjectionsOptions{options_.data_dir}) {
+  injections_.Load();
   cluster_->set_on_events([this] { Wake("events"); });
   cluster_->set_on_command([this](const std::string& node) { Wake("commands/" + node); });
   cluster_->set_snapshot_source([this](const std::string& job) {
@@ -214,7 +216,9 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     if (s.size() == 4 && what == "events") {
       if (!post) MethodNotAllowed(r, "POST");
-      cluster_->AgentEvents(node, Body(r), wall, mono);
+      const json body = Body(r);
+      cluster_->AgentEvents(node, body, wall, mono);
+      injections_.OnAgentEvents(node, body, wall);
       respond(JsonResponse(200, {{"accepted", true}}));
       return "/v1/agents/{node}/events";
     }
@@ -246,7 +250,10 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     if (s.size() == 6 && what == "commands" && s[5] == "result") {
       if (!post) MethodNotAllowed(r, "POST");
-      cluster_->CommandResult(node, PathNumber(s[4], "command id"), Body(r), wall);
+      const uint64_t id = PathNumber(s[4], "command id");
+      const json body = Body(r);
+      cluster_->CommandResult(node, id, body, wall);
+      injections_.OnCommandResult(node, id, body, wall);
       respond(JsonResponse(200, {{"accepted", true}}));
       return "/v1/agents/{node}/commands/{id}/result";
     }
@@ -294,7 +301,12 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     }
     if (s.size() == 4 && action == "commands") {
       if (!post) MethodNotAllowed(r, "POST");
-      respond(JsonResponse(202, ToJson(cluster_->EnqueueCommand(node, Body(r), wall))));
+      const json body = Body(r);
+      const std::string kind = body.is_object() && body.contains("kind") && body["kind"].is_string() ? body["kind"].get<std::string>() : "";
+      if (kind == "inject" || kind == "heal_injection") {
+        throw ApiError(400, "'" + kind + "' is sent through POST /v1/injections, which records it");
+      }
+      respond(JsonResponse(202, ToJson(cluster_->EnqueueCommand(node, body, wall))));
       return "/v1/nodes/{node}/commands";
     }
     if (s.size() == 5 && action == "commands") {
@@ -349,6 +361,28 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
         MethodNotAllowed(r, "GET or DELETE");
       }
       return "/v1/jobs/{id}";
+    }
+  }
+  if (s[1] == "injections" && s.size() <= 4) {
+    if (s.size() == 2) {
+      if (get) {
+        respond(JsonResponse(200, {{"injections", injections_.List()}}));
+      } else if (post) {
+        respond(JsonResponse(202, injections_.Start(Body(r), wall)));
+      } else {
+        MethodNotAllowed(r, "GET or POST");
+      }
+      return "/v1/injections";
+    }
+    if (s.size() == 3) {
+      if (!get) MethodNotAllowed(r, "GET");
+      respond(JsonResponse(200, injections_.Get(s[2])));
+      return "/v1/injections/{id}";
+    }
+    if (s[3] == "heal") {
+      if (!post) MethodNotAllowed(r, "POST");
+      respond(JsonResponse(202, injections_.Heal(s[2], wall)));
+      return "/v1/injections/{id}/heal";
     }
   }
   if (s[1] == "incidents" && s.size() <= 3) {

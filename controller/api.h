@@ -19,6 +19,7 @@
 
 #include "common/http_server.h"
 #include "controller/cluster.h"
+#include "controller/injections.h"
 #include "controller/metrics.h"
 #include "controller/snapshot_catalog.h"
 
@@ -34,6 +35,7 @@ struct ApiOptions {
   bool open_reads = false;
   int64_t long_poll_max_ms = 30000;
   int snapshot_k = 4, snapshot_m = 2;  // the code of jobs that were not submitted with their own
+  std::string data_dir{};               // the database's directory: where fill-disk fills
 };
 
 class Api {
@@ -44,6 +46,9 @@ class Api {
 
   void Handle(http::Request request, http::Respond respond);
   void set_ready(bool ready) { ready_ = ready; }
+  // What runs on a clock rather than on a request (injections' durations). Call it a few
+  // times a second.
+  void Tick(int64_t now_wall_ms) { injections_.Tick(now_wall_ms); }
 
  private:
   struct Waiter;
@@ -70,6 +75,7 @@ class Api {
   bool ready_ = false;
   std::map<std::string, std::list<std::shared_ptr<Waiter>>> waiters_;  // by long-poll key
   SnapshotCatalog snapshots_;
+  Injections injections_;
 };
 
 }  // namespace bulwark::controller

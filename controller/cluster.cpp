@@ -9,7 +9,7 @@ namespace {
 
 const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status",
                                      "probe_links", "launch_job",  "stop_job",   "pause_job",
-                                     "prefetch_snapshot"};
+                                     "prefetch_snapshot", "inject", "heal_injection"};
 
 // Checks a command's arguments here, so a typo is a 400 to the operator rather than a
 // failure reported later by the agent.
@@ -58,6 +58,16 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     in.Int("wait_ms", 5000, 0, 600000);
     in.Int("attempt", INT32_MAX, 0, INT32_MAX);  // stop attempts up to this one only
     if (kind == "stop_job") in.Bool("forget_snapshots", false);
+  } else if (kind == "inject" || kind == "heal_injection") {  // built by Injections from a checked spec
+    if (in.String("id", "").empty()) in.Fail("id", "is required");
+    if (kind == "inject") {
+      if (in.String("kind", "").empty()) in.Fail("kind", "is required");
+      in.String("node", "");
+      in.String("job", "");
+      in.Int("rank", 0, 0, 1 << 24);
+      in.Int("duration_ms", 0, 0, INT64_MAX);
+      in.Int("percent", 100, 1, 1000);
+    }
   }
   in.Finish();
 }
@@ -404,6 +414,12 @@ nlohmann::json Cluster::Node(const std::string& name, int64_t now_mono_ms) const
 
 void Cluster::StoreSnapshotCatalog(const std::string& job, const nlohmann::json& saved) {
   Commit({{RecordKind::kSnapshots, job, DumpJson(saved)}}, {}, false);
+}
+
+void Cluster::StoreRecord(RecordKind kind, const std::string& key, const nlohmann::json& value, const nlohmann::json& event) {
+  std::vector<nlohmann::json> events;
+  if (!event.is_null()) events.push_back(event);
+  Commit({{kind, key, DumpJson(value)}}, events, true);
 }
 
 std::map<std::string, nlohmann::json> Cluster::StoredSnapshotCatalogs() const {

@@ -123,6 +123,10 @@ class Cluster {
   void StoreSnapshotCatalog(const std::string& job, const nlohmann::json& saved);
   std::map<std::string, nlohmann::json> StoredSnapshotCatalogs() const;
 
+  // Records of kinds the cluster model does not hold itself (injections), stored with their
+  // event (none when `event` is null) in one batch; throws ApiError 503 when the store fails.
+  void StoreRecord(RecordKind kind, const std::string& key, const nlohmann::json& value, const nlohmann::json& event);
+  std::vector<std::pair<std::string, std::string>> StoredRecords(RecordKind kind) const { return store_->List(kind); }
   // --- time ---------------------------------------------------------------------------
   // Marks nodes lost whose heartbeats stopped. Call it a few times per interval.
   void CheckHeartbeats(int64_t now_wall_ms, int64_t now_mono_ms);

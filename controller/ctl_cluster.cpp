@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/http_client.h"
 #include "common/token.h"
+#include "controller/ctl_db_disk.h"
 #include "controller/ctl_table.h"
 
 namespace bulwark::ctl {
@@ -71,6 +72,7 @@ int Spawn(const std::string& binary, const std::string& config, const std::strin
     }
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::close_range(3, ~0U, 0);  // a daemon keeps none of bulwarkctl's descriptors
     ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), nullptr);
     ::_exit(127);
   }
@@ -264,6 +266,11 @@ int ClusterUp(const ClusterUpOptions& o) {
                                  {"shm_prefix", ShmPrefix(cluster_id, name)}});
     }
   }
+  // Before the controller starts: its database may live on a filesystem of its own.
+  if (Status s = MountDbDisk(dir, existing ? 0 : o.db_size_bytes); !s.ok()) {
+    std::fprintf(stderr, "bulwarkctl: %s\n", s.message().c_str());
+    return 1;
+  }
   const int started = StartMissing(state, o.bin_dir);
   WriteFile(dir + "/cluster.json", state.dump(2) + "\n");
   if (started < 0) return 1;
@@ -293,6 +300,32 @@ int ClusterUp(const ClusterUpOptions& o) {
   if (nodes.contains("nodes")) PrintNodes(nodes["nodes"]);
   if (!ready) {
     std::fprintf(stderr, "bulwarkctl: not every agent registered within 20 s; see %s/logs/\n", dir.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int StrikeController(const std::string& dir_in, int64_t down_ms, const std::string& bin_dir) {
+  const std::string dir = fs::absolute(dir_in).lexically_normal().string();
+  json state = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  if (state.is_discarded()) {
+    std::fprintf(stderr, "bulwarkctl: kill-controller needs a local cluster; none runs in %s\n", dir.c_str());
+    return 4;
+  }
+  auto& c = state["controller"];
+  if (Running(c["pid"], c["config"])) ::kill(c["pid"].get<int>(), SIGKILL);
+  if (!WaitFor([&] { return !Running(c["pid"], c["config"]); }, 5000)) {
+    std::fprintf(stderr, "bulwarkctl: the controller (pid %d) survived SIGKILL for 5 s\n", c["pid"].get<int>());
+    return 1;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+  const int started = StartMissing(state, bin_dir);
+  WriteFile(dir + "/cluster.json", state.dump(2) + "\n");
+  if (started < 0) return 1;
+  auto token = ReadTokenFile(state["operator_token_file"]);
+  http::Client client(c["url"], token.ok() ? token.value() : "", 2000);
+  if (!WaitFor([&] { return !GetJson(client, "/v1/cluster").is_null(); }, 15000)) {
+    std::fprintf(stderr, "bulwarkctl: the controller did not answer within 15 s of its restart; see %s/logs/controller.log\n", dir.c_str());
     return 1;
   }
   return 0;
@@ -365,6 +398,7 @@ int ClusterDown(const std::string& dir_in) {
       if (e.path().filename().string().rfind(head, 0) == 0 && fs::remove(e.path(), ec)) ++removed;
     }
   }
+  if (Status s = UnmountDbDisk(dir); !s.ok()) std::fprintf(stderr, "bulwarkctl: %s\n", s.message().c_str());
   fs::rename(dir + "/cluster.json", dir + "/cluster.down.json");
   std::printf("Stopped %d processes of the local cluster in %s%s and freed %d shared-memory objects; state and logs kept there\n",
               stopped, dir.c_str(), all_gone ? "" : " (some needed SIGKILL)", removed);

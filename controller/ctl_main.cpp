@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -23,6 +24,9 @@
 #include "common/token.h"
 #include "common/yaml_json.h"
 #include "controller/ctl_cluster.h"
+#include "controller/ctl_inject.h"
+#include "controller/ctl_scenario.h"
+#include "controller/injection.h"
 #include "controller/ctl_table.h"
 #include "controller/job.h"
 #include "diagnostics/trace.h"
@@ -55,9 +59,23 @@ Cluster:
                                   replay a recorded diagnosis trace offline and print its verdicts
   events [--since ID] [--limit N] [--follow]
 
+Fault injection (each one recorded as events; see `injections`):
+  inject KIND [--node N] [--job J] [--rank R] [--for DURATION] [--percent P] [--leave SIZE]
+                                  on a node: kill-rank, kill-node (ranks, memory and agent), hang-rank (SIGSTOP),
+                                  slow-rank (stopped P/(100+P) of the time; default P 100), corrupt-fragment
+                                  (a parity fragment N holds); on the controller: fill-disk (its database's
+                                  filesystem, leaving SIZE), kill-controller (local cluster: down --for, default 2s);
+                                  hang/slow/fill last --for (30s, 2m; default until healed)
+  heal ID                         end a lasting injection now
+  scenario run FILE [--dir D] [--out F.json] [--keep]
+                                  run a fault scenario (tests/scenarios/) on a fresh local cluster: a table
+                                  per fault (verdict, culprit, detection, MTTR, steps lost), ETTR, pass/fail
+  injections | injection ID       what was injected, where, and what it did
+
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
              [--missed-beats N] [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
+             [--db-size SIZE]   the database on a filesystem of its own, for fill-disk (root)
   cluster status [--dir DIR]
   cluster down [--dir DIR]
 
@@ -424,10 +442,26 @@ int Replay(const Options& o, const std::string& path) {
   return kOk;
 }
 
+// Where bulwarkctl is: bulwark-controller and bulwark-agent sit beside it.
+std::string SelfDir() {
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  return std::filesystem::path(std::string(self, n > 0 ? n : 0)).parent_path().string();
+}
+
 int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
   if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]") : Replay(o, a[1]);
+  if (a[0] == "scenario") {
+    if (a.size() != 3 || a[1] != "run") return Usage("usage: scenario run FILE [--dir D] [--out F.json] [--keep]");
+    ScenarioRunOptions run;
+    if (o.flags.count("dir")) run.dir = o.flags["dir"];
+    if (o.flags.count("out")) run.out = o.flags["out"];
+    run.keep = o.switches.count("keep") > 0;
+    run.bin_dir = SelfDir();
+    return ScenarioRun(a[2], run);
+  }
   if (a[0] == "cluster") {
     if (a.size() != 2) return Usage("cluster needs one of up, status, down");
     if (a[1] == "up") {
@@ -444,6 +478,11 @@ int Dispatch(Options& o) {
         if (o.flags.count("hang-ms")) up.hang_ms = std::stoi(o.flags["hang-ms"]);
         if (o.flags.count("snapshot-k")) up.snapshot_k = std::stoi(o.flags["snapshot-k"]);
         if (o.flags.count("snapshot-m")) up.snapshot_m = std::stoi(o.flags["snapshot-m"]);
+        if (o.flags.count("db-size")) {
+          auto bytes = controller::ParseBytes(o.flags["db-size"]);
+          if (!bytes.ok() || bytes.value() < (16u << 20)) return Usage("--db-size takes a size of at least 16MiB, like 256MiB");
+          up.db_size_bytes = bytes.value();
+        }
       } catch (const std::exception&) {
         return Usage("--nodes, --spares, --nodes-per-rack, --heartbeat-ms, --local-hang-ms and --snapshot-k/-m take numbers");
       }
@@ -452,9 +491,7 @@ int Dispatch(Options& o) {
         return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
                      "--local-hang-ms and --hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
       }
-      char self[4096] = {};
-      const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-      up.bin_dir = std::filesystem::path(std::string(self, n > 0 ? n : 0)).parent_path().string();
+      up.bin_dir = SelfDir();
       return ClusterUp(up);
     }
     if (a[1] == "status") return ClusterStatus(o.dir);
@@ -528,6 +565,53 @@ int Dispatch(Options& o) {
                 out["spec"].value("restart_budget", 0));
     return kOk;
   }
+  if (a[0] == "inject") {
+    if (int rc = need(2, "usage: inject KIND [--node N] [--job J] [--rank R] [--for DURATION] [--percent P]")) return rc;
+    auto body = InjectionRequest(a[1], o.flags);
+    if (!body.ok()) return Usage(body.status().message());
+    json out;
+    if (int rc = api.Call("POST", "/v1/injections", body.value(), &out)) return rc;
+    if (a[1] == "kill-controller") {
+      // Recorded by the controller; struck by this tool, which runs the local cluster.
+      std::printf("%s\n", InjectionLine(out).c_str());
+      std::fflush(stdout);
+      if (int rc = StrikeController(o.dir, out.value("duration_ms", int64_t{2000}), SelfDir())) return rc;
+      if (int rc = api.Call("POST", "/v1/injections/" + http::UrlEncode(out.value("id", std::string())) + "/heal", json::object(), &out)) return rc;
+      std::printf("%s\n", InjectionLine(out).c_str());
+      return kOk;
+    }
+    // The agent's answer follows within moments: wait for it, so the exit code says whether
+    // the fault is in force.
+    const std::string id = out.value("id", std::string());
+    for (int i = 0; i < 150 && out.value("state", std::string()) == "sent"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (int rc = api.Call("GET", "/v1/injections/" + http::UrlEncode(id), nullptr, &out)) return rc;
+    }
+    if (o.json_output) std::printf("%s\n", out.dump(2).c_str());
+    else std::printf("%s\n", InjectionLine(out).c_str());
+    return out.value("state", std::string()) == "failed" ? kRefused : kOk;
+  }
+  if (a[0] == "heal") {
+    if (int rc = need(2, "usage: heal ID")) return rc;
+    json out;
+    if (int rc = api.Call("POST", "/v1/injections/" + http::UrlEncode(a[1]) + "/heal", json::object(), &out)) return rc;
+    for (int i = 0; i < 150 && out.value("state", std::string()) != "healed"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (int rc = api.Call("GET", "/v1/injections/" + http::UrlEncode(a[1]), nullptr, &out)) return rc;
+    }
+    if (o.json_output) std::printf("%s\n", out.dump(2).c_str());
+    else std::printf("%s\n", InjectionLine(out).c_str());
+    return out.value("state", std::string()) == "healed" ? kOk : kRefused;
+  }
+  if (a[0] == "injections" || a[0] == "injection") {
+    if (int rc = need(a[0] == "injections" ? 1 : 2, "usage: injections | injection ID")) return rc;
+    json out;
+    const std::string path = a[0] == "injections" ? "/v1/injections" : "/v1/injections/" + http::UrlEncode(a[1]);
+    if (int rc = api.Call("GET", path, nullptr, &out)) return rc;
+    if (o.json_output || a[0] == "injection") return std::printf("%s\n", out.dump(2).c_str()), kOk;
+    std::printf("%s", InjectionsTable(out["injections"]).c_str());
+    return kOk;
+  }
   if (a[0] == "incident") {
     if (int rc = need(2, "usage: incident ID")) return rc;
     json out;
@@ -549,8 +633,8 @@ int main(int argc, char** argv) {
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
-                                  "reason", "as", "args", "since", "limit", "mpi-with"};
-  static const char* kSwitches[] = {"json", "follow", "wait"};
+                                  "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out"};
+  static const char* kSwitches[] = {"json", "follow", "wait", "keep"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help" || arg == "help") return std::printf("%s", kUsageText), 0;

@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "common/clock.h"
@@ -39,18 +41,44 @@ bool WriteAddressFile(const std::string& path, const std::string& address) {
 }
 
 // Checks for lost heartbeats and lets diagnosis conclude, a few times per interval.
-void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, int64_t period_ms) {
+// Logs a periodic task's failure when it is new or 10 s after it was last logged: a store
+// that refuses writes (a full disk) would otherwise log the same line every tick.
+void LogTickFailure(const std::string& task, const std::string& error) {
+  static std::map<std::string, std::pair<std::string, int64_t>> last;  // task -> (error, logged at)
+  static std::map<std::string, int> repeats;
+  auto& [seen, at] = last[task];
+  const int64_t now = MonotonicMs();
+  if (error == seen && now - at < 10000) {
+    ++repeats[task];
+    return;
+  }
+  const int n = repeats[task];
+  Log(task + " failed: " + error + (n > 0 && error == seen ? " (and " + std::to_string(n) + " times since last said)" : ""));
+  seen = error;
+  at = now;
+  repeats[task] = 0;
+}
+
+void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, Api* api, int64_t period_ms) {
   timer->expires_after(std::chrono::milliseconds(period_ms));
   timer->async_wait([=](const boost::system::error_code& ec) {
     if (ec) return;
-    try {
-      cluster->CheckHeartbeats(WallMs(), MonotonicMs());
-      cluster->Diagnose(WallMs(), MonotonicMs());
-      cluster->DriveJobs(WallMs(), MonotonicMs());
-    } catch (const std::exception& e) {
-      Log(std::string("heartbeat check failed: ") + e.what());
+    // Each on its own: one that fails (its writes refused) must not starve the others, such
+    // as the heal of the fill-disk that made them fail.
+    const std::pair<const char*, std::function<void()>> tasks[] = {
+        {"heartbeat check", [&] { cluster->CheckHeartbeats(WallMs(), MonotonicMs()); }},
+        {"diagnosis", [&] { cluster->Diagnose(WallMs(), MonotonicMs()); }},
+        {"job driving", [&] { cluster->DriveJobs(WallMs(), MonotonicMs()); }},
+        {"injection timer", [&] { api->Tick(WallMs()); }},
+    };
+    for (const auto& [name, task] : tasks) {
+      try {
+        task();
+      } catch (const std::exception& e) {
+        LogTickFailure(name, e.what());
+      }
     }
-    ScheduleHeartbeatCheck(timer, cluster, period_ms);
+    ScheduleHeartbeatCheck(timer, cluster, api, period_ms);
   });
 }
 
@@ -155,7 +183,7 @@ int Run(int argc, char** argv) {
   ControllerMetrics metrics;
   http::Server* server_ptr = nullptr;
   ApiOptions api_options{agent_token.value(), operator_token.value(), config->open_reads, config->long_poll_max_ms,
-                         config->snapshot_k, config->snapshot_m};
+                         config->snapshot_k, config->snapshot_m, config->data_dir};
   Api api(&cluster, &io, api_options, &metrics, [&] { return server_ptr ? server_ptr->open_connections() : 0; });
 
   http::ServerOptions server_options;
@@ -178,7 +206,7 @@ int Run(int argc, char** argv) {
   }
 
   boost::asio::steady_timer heartbeat_timer(io);
-  ScheduleHeartbeatCheck(&heartbeat_timer, &cluster, std::max<int64_t>(10, config->heartbeat_interval_ms / 4));
+  ScheduleHeartbeatCheck(&heartbeat_timer, &cluster, &api, std::max<int64_t>(10, config->heartbeat_interval_ms / 4));
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code&, int signal) {
     Log(std::string("stopping on ") + strsignal(signal));

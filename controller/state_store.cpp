@@ -1,5 +1,8 @@
 #include "controller/state_store.h"
 
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -10,9 +13,18 @@ namespace {
 // Column families, in handle order. "default" holds store metadata (the schema version).
 // Spelled out rather than copied from rocksdb::kDefaultColumnFamilyName: that is a global
 // of the shared library, not yet constructed when this one is.
-const char* const kFamilies[] = {"default", "nodes", "jobs", "incidents", "snapshots", "events"};
-constexpr size_t kEventsFamily = 5;
+// Families are opened by name, so one added before "events" finds an older store's events.
+const char* const kFamilies[] = {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "events"};
+constexpr size_t kEventsFamily = 6;
 const char* kSchemaKey = "schema_version";
+
+// Free space under the store (blocks reserved for root included when running as root):
+// unknown counts as plenty, so a statvfs failure never stops writes by itself.
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return UINT64_MAX;
+  return static_cast<uint64_t>(::geteuid() == 0 ? fs.f_bfree : fs.f_bavail) * fs.f_frsize;
+}
 
 // Big-endian, so RocksDB's byte order is numeric order.
 std::string EventKey(uint64_t id) {
@@ -38,6 +50,7 @@ const char* RecordKindName(RecordKind kind) {
     case RecordKind::kJobs: return "jobs";
     case RecordKind::kIncidents: return "incidents";
     case RecordKind::kSnapshots: return "snapshots";
+    case RecordKind::kInjections: return "injections";
   }
   return "?";
 }
@@ -46,10 +59,15 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
+  // No preallocated write-ahead log: with ~70 MB reserved up front, a full disk would let
+  // writes go on until a flush fails much later; without it a full disk refuses the very
+  // write that needs space, which the API reports (and Commit resumes after).
+  options.allow_fallocate = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
 
   std::unique_ptr<StateStore> store(new StateStore());
+  store->dir_ = dir;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
   if (!s.ok()) return Status::Error("cannot open state store in " + dir + ": " + s.ToString());
@@ -101,8 +119,24 @@ Result<std::vector<uint64_t>> StateStore::Commit(const std::vector<RecordChange>
   }
   rocksdb::WriteOptions options;
   options.sync = sync;
+  // A write-ahead-log append that fails for lack of space is fatal in Debian's RocksDB 7.8
+  // (the next append asserts: fixed upstream in 9.x, facebook/rocksdb#12448), so a write
+  // that could run out of space is refused before RocksDB sees it, with a reserve kept for
+  // the flushes and compactions that follow. Nothing stored is touched; writes go on once
+  // space is freed.
+  const uint64_t free = FreeBytes(dir_);
+  if (free < kReserveBytes + batch.GetDataSize()) {
+    return Status::Error("the disk under the state store (" + dir_ + ") has " + std::to_string(free >> 10) +
+                         " KiB free, below the " + std::to_string(kReserveBytes >> 20) +
+                         " MiB kept in reserve: nothing more is stored until space is freed, and nothing stored is lost");
+  }
   rocksdb::Status s = db_->Write(options, &batch);
-  if (!s.ok()) return Status::Error("state store write failed: " + s.ToString());
+  if (!s.ok()) {
+    // A background error (a flush that failed) stops writes until resumed; resuming
+    // succeeds once its cause is gone, and then the write is tried once more.
+    if (db_->Resume().ok()) s = db_->Write(options, &batch);
+    if (!s.ok()) return Status::Error("state store write failed: " + s.ToString());
+  }
   last_event_id_ = next;  // only once the batch is durable: a failed write reuses no id
   return ids;
 }

@@ -25,7 +25,7 @@ class ColumnFamilyHandle;
 
 namespace bulwark::controller {
 
-enum class RecordKind { kNodes, kJobs, kIncidents, kSnapshots };
+enum class RecordKind { kNodes, kJobs, kIncidents, kSnapshots, kInjections };
 const char* RecordKindName(RecordKind kind);
 
 struct RecordChange {
@@ -42,6 +42,8 @@ struct StoredEvent {
 class StateStore {
  public:
   static constexpr uint32_t kSchemaVersion = 1;
+  // Free space a commit leaves on the store's filesystem, or it is refused (see Commit).
+  static constexpr uint64_t kReserveBytes = 8ull << 20;
 
   // Opens or creates the store in `dir`. Refuses a store written with another schema version.
   static Result<std::unique_ptr<StateStore>> Open(const std::string& dir);
@@ -49,7 +51,8 @@ class StateStore {
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
-  // Applies the changes and appends the events atomically. Returns the events' ids.
+  // Applies the changes and appends the events atomically. Returns the events' ids, or an
+  // error (nothing applied) when the store's disk has less than kReserveBytes free.
   Result<std::vector<uint64_t>> Commit(const std::vector<RecordChange>& changes,
                                        const std::vector<std::string>& events, bool sync);
 
@@ -64,8 +67,9 @@ class StateStore {
   StateStore() = default;
   rocksdb::ColumnFamilyHandle* Handle(RecordKind kind) const;
 
+  std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [default, nodes, jobs, incidents, snapshots, events]
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [default, nodes, jobs, incidents, snapshots, injections, events]
   mutable std::mutex commit_mutex_;                    // orders event ids with their batches
   uint64_t last_event_id_ = 0;
 };

@@ -2,6 +2,7 @@
 // stop that finds a job's ranks on this node by their environment and kills only those.
 #include "agent/job_launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +83,24 @@ TEST(JobLauncherTest, TheOutputTellsRestoreFirstStepAndExit) {
   EXPECT_NE(text.str().find("{\"step\":7"), std::string::npos) << "the launch's output is kept";
 }
 
+// The launch inherits none of the agent's descriptors: a long-running agent holds many
+// (sockets, shared memory), and mpirun aborts when its own land past FD_SETSIZE.
+TEST(JobLauncherTest, ALaunchInheritsOnlyItsOutput) {
+  Events events;
+  const std::string dir = bulwark::testing::UniqueTempDir();
+  std::vector<int> held;
+  for (int i = 0; i < 20; ++i) held.push_back(::open("/dev/null", O_RDONLY));  // inheritable
+  JobLauncher launcher("n1", AgentSocket(), dir, "/proc", events.Sink());
+  auto launched = launcher.Launch("job-1", 1, {"/bin/sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"});
+  for (int fd : held) ::close(fd);
+  ASSERT_TRUE(launched.ok()) << launched.status().message();
+  ASSERT_FALSE(events.WaitFor("job.exited").is_null());
+  std::ifstream log(dir + "/job-1.1.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_EQ(text.str(), "0 1 2 3 ") << "stdin, the output twice, and ls's own directory";
+}
+
 TEST(JobLauncherTest, ALaunchThatCannotStartSaysWhy) {
   Events events;
   JobLauncher launcher("n1", AgentSocket(), bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
@@ -91,14 +110,15 @@ TEST(JobLauncherTest, ALaunchThatCannotStartSaysWhy) {
 }
 
 // Starts `sleep 60` with a rank's environment: by default one of this test's agent.
+// `rank` >= 0 adds the MPI rank a launched rank carries.
 pid_t SpawnWithEnv(const std::string& job, const std::string& node, int attempt = 1,
-                   const std::string& agent_socket = AgentSocket()) {
+                   const std::string& agent_socket = AgentSocket(), int rank = -1) {
   const std::string a = "BULWARK_JOB_ID=" + job, b = "BULWARK_NODE=" + node, c = "BULWARK_ATTEMPT=" + std::to_string(attempt),
-                    d = "BULWARK_AGENT_SOCKET=" + agent_socket;
+                    d = "BULWARK_AGENT_SOCKET=" + agent_socket, e = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
   const pid_t pid = ::fork();
   if (pid == 0) {
     char* const env[] = {const_cast<char*>(a.c_str()), const_cast<char*>(b.c_str()), const_cast<char*>(c.c_str()),
-                         const_cast<char*>(d.c_str()), nullptr};
+                         const_cast<char*>(d.c_str()), rank >= 0 ? const_cast<char*>(e.c_str()) : nullptr, nullptr};
     char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("60"), nullptr};
     ::execve("/bin/sleep", argv, env);
     ::_exit(127);
@@ -180,6 +200,32 @@ TEST(JobLauncherTest, AStopOfAnOlderAttemptLeavesTheRelaunchAlone) {
   EXPECT_EQ(stopped["killed"], json::array({relaunched}));
   ASSERT_TRUE(Reaped(relaunched, &status));
   ASSERT_FALSE(events.WaitFor("job.exited").is_null());
+}
+
+// The ranks a fault can be injected into: this agent's, with an MPI rank, newest attempt
+// first; mpirun and other agents' processes are not among them.
+TEST(JobLauncherTest, RanksAreThisAgentsRankProcessesNewestAttemptFirst) {
+  Events events;
+  JobLauncher launcher("n1", AgentSocket(), bulwark::testing::UniqueTempDir(), "/proc", events.Sink());
+  const pid_t old_rank0 = SpawnWithEnv("job-1", "n1", 1, AgentSocket(), 0);
+  const pid_t new_rank3 = SpawnWithEnv("job-1", "n1", 2, AgentSocket(), 3);
+  const pid_t new_rank2 = SpawnWithEnv("job-1", "n1", 2, AgentSocket(), 2);
+  const pid_t no_rank = SpawnWithEnv("job-1", "n1", 2);
+  const pid_t other_node = SpawnWithEnv("job-1", "n2", 2, AgentSocket(), 1);
+  const pid_t other_agent = SpawnWithEnv("job-1", "n1", 2, "@another-local-cluster", 1);
+  const std::vector<pid_t> all = {old_rank0, new_rank3, new_rank2, no_rank, other_node, other_agent};
+  WaitUntilExeced(all);
+  const auto ranks = launcher.Ranks();
+  for (pid_t p : all) ::kill(p, SIGKILL);
+  int status = 0;
+  for (pid_t p : all) Reaped(p, &status);
+  ASSERT_EQ(ranks.size(), 3u);
+  EXPECT_EQ(ranks[0].pid, new_rank2);
+  EXPECT_EQ(ranks[0].rank, 2);
+  EXPECT_EQ(ranks[0].attempt, 2);
+  EXPECT_EQ(ranks[0].job, "job-1");
+  EXPECT_EQ(ranks[1].pid, new_rank3);
+  EXPECT_EQ(ranks[2].pid, old_rank0);
 }
 
 }  // namespace

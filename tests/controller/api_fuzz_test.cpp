@@ -50,6 +50,10 @@ std::vector<Seed> Seeds() {
       {"GET", "/v1/events?since=0&limit=5", "", kOperator},
       {"GET", "/v1/nodes/n1", "", kOperator},
       {"GET", "/v1/cluster", "", kOperator},
+      {"POST", "/v1/injections", R"({"kind":"slow-rank","node":"n1","rank":1,"duration":"30s","percent":50})", kOperator},
+      {"GET", "/v1/injections/inj-000001", "", kOperator},
+      {"POST", "/v1/injections/inj-000001/heal", "", kOperator},
+      {"POST", "/v1/agents/n1/events", R"({"events":[{"kind":"injection_healed","time_ms":5,"detail":{"id":"inj-000001","by":"duration"}}]})", kAgent},
   };
 }
 

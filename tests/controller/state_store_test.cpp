@@ -72,7 +72,7 @@ TEST(StateStoreTest, OtherSchemaVersionIsRefusedAndLeftIntact) {
     rocksdb::DB* db = nullptr;
     rocksdb::Options o;
     std::vector<rocksdb::ColumnFamilyDescriptor> fams;
-    for (const char* n : {"default", "nodes", "jobs", "incidents", "snapshots", "events"}) fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const char* n : {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "events"}) fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     ASSERT_TRUE(rocksdb::DB::Open(o, dir, fams, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "schema_version", "99").ok());

@@ -64,23 +64,6 @@ std::string ReferenceDigest(const std::string& skip = "") {
   return digests[skip];
 }
 
-// The pids of the processes whose environment has every one of `pairs` (KEY=VALUE).
-std::vector<pid_t> ProcessesWithEnv(const std::vector<std::string>& pairs) {
-  std::vector<pid_t> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "environ", std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string env = std::string(1, '\0') + ss.str();  // every KEY=VALUE between NULs
-    bool all = true;
-    for (const auto& p : pairs) all = all && env.find(std::string(1, '\0') + p + std::string(1, '\0')) != std::string::npos;
-    if (all) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
 class RecoveryE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,12 +80,12 @@ class RecoveryE2E : public ::testing::Test {
   }
   int Ctl(const std::string& args) { return Shell(ctl_ + " " + args); }
   // A fresh local cluster in a new directory (the previous one, if any, is taken down).
-  int Up(int spares, int missed_beats) {
+  int Up(int spares, int missed_beats, const std::string& extra = "") {
     if (!ctl_.empty()) Ctl("cluster down >/dev/null 2>&1");
     dir_ = testing::UniqueTempDir() + "/cluster-" + std::to_string(++clusters_);
     ctl_ = std::string(BULWARK_CTL) + " --dir " + dir_;
     return Ctl("cluster up --nodes 4 --spares " + std::to_string(spares) + " --heartbeat-ms 250 --missed-beats " +
-               std::to_string(missed_beats) + " --local-hang-ms 3000 --hang-ms 6000 --snapshot-k 2 --snapshot-m 1 >" +
+               std::to_string(missed_beats) + " --local-hang-ms 3000 --hang-ms 6000 --snapshot-k 2 --snapshot-m 1 " + extra + " >" +
                dir_ + ".up.log 2>&1");
   }
 
@@ -180,16 +163,87 @@ TEST_F(RecoveryE2E, AWholeNodeLostIsReplacedAndItsStateRebuilt) {
   ASSERT_EQ(Up(1, 3), 0);
   const std::string id = Submit("");
   WaitForStep(id, 20);
-  // node-03 dies whole: its agent, its rank, its memory.
-  const json cluster = json::parse(testing::ReadWholeFile(dir_ + "/cluster.json"));
-  for (const auto& a : cluster["agents"]) {
-    if (a["name"] == "node-03") ::kill(a["pid"].get<int>(), SIGKILL);
-  }
-  for (pid_t p : ProcessesWithEnv({"BULWARK_JOB_ID=" + id, "BULWARK_NODE=node-03"})) ::kill(p, SIGKILL);
-  Shell("rm -f /dev/shm/bulwark-*-node-03.*");
+  // node-03 dies whole, as an operator injects it: its agent, its rank, its memory.
+  const json injected = json::parse(Output(ctl_ + " --json inject kill-node --node node-03"), nullptr, false);
+  ASSERT_EQ(injected.value("state", ""), "done") << injected.dump(2);
+  EXPECT_EQ(injected["result"]["killed"].size(), 1u) << injected.dump(2);
+  EXPECT_GT(injected["result"]["memory_files_removed"].get<int>(), 0) << injected.dump(2);
   const json job = WaitFor(id, "succeeded");
   ExpectRecovered(job, 1, 20);
   EXPECT_EQ(job["placement"][2], "spare-01");
+  const json cluster = json::parse(testing::ReadWholeFile(dir_ + "/cluster.json"));
+  for (const auto& a : cluster["agents"]) {
+    if (a["name"] == "node-03") {
+      EXPECT_NE(::kill(a["pid"].get<int>(), 0), 0) << "the agent died with its node";
+    }
+  }
+}
+
+// An operator's injected hang: the rank is stopped for real (SIGSTOP), the hang is the
+// verdict, the node is fenced and the job goes on; the injection's record says what it hit
+// and ends healed when its duration runs out.
+TEST_F(RecoveryE2E, AnInjectedHangIsFencedAndTheInjectionEndsWithItsDuration) {
+  const std::string id = Submit("");
+  WaitForStep(id, 20);
+  const json injected = json::parse(Output(ctl_ + " --json inject hang-rank --node node-04 --for 20s"), nullptr, false);
+  ASSERT_EQ(injected.value("state", ""), "active") << injected.dump(2);
+  EXPECT_EQ(injected["result"]["rank"], 3);
+  EXPECT_EQ(injected["result"]["job"], id);
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 20);
+  EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-04"}));
+  const std::string inj = injected["id"];
+  json record;
+  for (int i = 0; i < 300; ++i) {
+    record = json::parse(Output(ctl_ + " injection " + inj), nullptr, false);
+    if (record.value("state", "") == "healed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(record.value("state", ""), "healed") << record.dump(2);
+  EXPECT_EQ(record.value("healed_by", ""), "duration") << record.dump(2);
+  const std::string events = Output(ctl_ + " events --limit 10000");
+  for (const char* kind : {"injection.started", "injection.applied", "injection.healed"}) {
+    EXPECT_NE(events.find(kind), std::string::npos) << kind;
+  }
+}
+
+// The controller's own faults while a job trains. Its database's disk filled: writes are
+// refused with a reason (an operator's drain here), nothing is lost, no agent or node falls
+// over, and all is well once the fill heals. The controller killed and back after 1 s: the
+// job never notices. Both end healed in the injection records.
+TEST_F(RecoveryE2E, TheControllersDiskFilledAndItsDeathLeaveTheJobUntouched) {
+  if (Up(1, 12, "--db-size 128MiB") != 0) {
+    GTEST_SKIP() << "no database filesystem of its own here (needs root and loop devices): "
+                 << testing::ReadWholeFile(dir_ + ".up.log");
+  }
+  const std::string id = Submit("");
+  WaitForStep(id, 10);
+  const json fill = json::parse(Output(ctl_ + " --json inject fill-disk --for 5s"), nullptr, false);
+  ASSERT_EQ(fill.value("state", ""), "active") << fill.dump(2);
+  const std::string refused = Output(ctl_ + " drain node-02 2>&1; echo rc=$?");
+  EXPECT_NE(refused.find("kept in reserve"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("rc=1"), std::string::npos) << refused;
+  json record = json::object();
+  for (int i = 0; i < 300 && record.value("state", "") != "healed"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    record = json::parse(Output(ctl_ + " injection " + fill["id"].get<std::string>()), nullptr, false);
+  }
+  EXPECT_EQ(record.value("state", ""), "healed") << record.dump(2);
+  EXPECT_EQ(Output(ctl_ + " --json node node-02").find("\"drained\": true"), std::string::npos) << "the refused drain left no trace";
+
+  EXPECT_EQ(Ctl("inject kill-controller --for 1s >/dev/null"), 0);
+  const json job = WaitFor(id, "succeeded");
+  ASSERT_EQ(job.value("state", ""), "succeeded") << job.dump(2);
+  EXPECT_EQ(job["result"]["last"]["digest"], ReferenceDigest());
+  EXPECT_TRUE(job["recoveries"].empty()) << job["recoveries"].dump(2);
+  const std::string nodes = Output(ctl_ + " nodes");
+  EXPECT_EQ(nodes.find("lost"), std::string::npos) << nodes;
+  EXPECT_EQ(nodes.find("suspect"), std::string::npos) << nodes;
+  const json all = json::parse(Output(ctl_ + " --json injections"), nullptr, false);
+  ASSERT_EQ(all["injections"].size(), 2u) << all.dump(2);
+  for (const auto& i : all["injections"]) EXPECT_EQ(i.value("state", ""), "healed") << i.dump(2);
+  const std::string log = testing::ReadWholeFile(dir_ + "/logs/node-01.log") + testing::ReadWholeFile(dir_ + "/logs/node-02.log");
+  EXPECT_EQ(log.find("terminate called"), std::string::npos) << "no agent crashed";
 }
 
 TEST_F(RecoveryE2E, AHungRankIsFencedAndTheJobGoesOn) {
