@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test demo bench soak clean
 
 deps:
 	@scripts/install-deps
@@ -23,6 +23,13 @@ demo: build
 
 bench: build
 	@scripts/bench $(BUILD_DIR)
+
+# A Poisson soak on a local cluster (default 30 minutes, a fault every 2 minutes on average,
+# kinds weighted like a published failure mix); prints every fault and the run's ETTR.
+# SOAK=FILE runs another soak scenario.
+SOAK ?= tests/scenarios/soak/poisson-30m.yaml
+soak: build
+	@$(BUILD_DIR)/bin/bulwarkctl scenario run $(SOAK) --out $(BUILD_DIR)/soak.json
 
 clean:
 	rm -rf $(BUILD_DIR)
