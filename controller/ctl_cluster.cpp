@@ -79,19 +79,25 @@ int Spawn(const std::string& binary, const std::string& config, const std::strin
   return pid;
 }
 
+// A free port for the controller, below Linux's ephemeral range (32768-60999 by default).
+// A port from bind(0) is in that range, and between this probe and the controller's bind
+// any outgoing connection on the machine may be given it: under a parallel test suite one
+// was, and the controller failed to start. Ports below the range are only ever taken on
+// purpose; the same holds when a killed controller rebinds its port.
 uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+  std::random_device random;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const uint16_t port = static_cast<uint16_t>(20000 + random() % 12000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (free) return port;
   }
-  ::close(fd);
-  return port;
+  return 0;
 }
 
 bool WaitFor(const std::function<bool()>& ready, int timeout_ms) {
@@ -248,6 +254,10 @@ int ClusterUp(const ClusterUpOptions& o) {
       }
     }
     const uint16_t port = FreePort();
+    if (port == 0) {
+      std::fprintf(stderr, "bulwarkctl: no free port for the controller between 20000 and 31999 on 127.0.0.1\n");
+      return 1;
+    }
     const std::string url = "http://127.0.0.1:" + std::to_string(port);
     WriteFile(dir + "/controller.yaml", ControllerYaml(dir, port, o));
     const std::string cluster_id = NewClusterId();
