@@ -226,6 +226,22 @@ void Engine::AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::
     v.ranks.assign(h.culprits.begin(), h.culprits.end());
     v.confidence = 0.9;
     v.evidence = h.evidence;
+    for (int64_t r : v.ranks) {
+      const auto& view = comm.ranks[r];
+      if (!view.state.empty()) v.evidence += "; rank " + std::to_string(r) + " is in process state " + view.state;
+    }
+    // Of the ranks missing, one that cannot run (stopped, uninterruptible) is what the
+    // others wait on: a running rank that never entered is still inside an earlier
+    // collective with the stopped one (an allgather ring behind a SIGSTOPped rank).
+    std::vector<int64_t> cannot_run;
+    for (int64_t r : v.ranks) {
+      if (Stuck(comm.ranks[r].state)) cannot_run.push_back(r);
+    }
+    if (!cannot_run.empty() && cannot_run.size() < v.ranks.size()) {
+      v.evidence += "; the others wait on rank" + std::string(cannot_run.size() > 1 ? "s " : " ") + Join(cannot_run) + ", which cannot run";
+      v.ranks = cannot_run;
+      v.confidence = 0.95;
+    }
   } else if (!stuck.empty()) {
     v.kind = VerdictKind::kHang;  // inside the call, but it cannot run: it is what the others wait for
     v.ranks = stuck;
@@ -242,9 +258,6 @@ void Engine::AssessHang(const std::string& id, Comm& comm, int64_t now_ms, std::
     for (int64_t r : v.ranks) {
       const auto& view = comm.ranks[r];
       if (std::find(v.nodes.begin(), v.nodes.end(), view.node) == v.nodes.end()) v.nodes.push_back(view.node);
-      if (h.kind == HangKind::kMissingRank && !view.state.empty()) {
-        v.evidence += "; rank " + std::to_string(r) + " is in process state " + view.state;
-      }
     }
   }
   out->push_back(std::move(v));

@@ -207,6 +207,24 @@ TEST(EngineTest, AStoppedRankInsideTheCallIsTheCulpritNotTheNetwork) {
   EXPECT_NE(verdicts[0].evidence.find("stopped or uninterruptible (process state T)"), std::string::npos);
 }
 
+// Seen in CI: SIGSTOP on rank 3 during an allgather; rank 1, still inside that allgather
+// behind it, had not entered the next collective either, and both nodes were blamed.
+TEST(EngineTest, OfTheRanksThatNeverEnteredTheStoppedOneIsTheCulprit) {
+  EngineOptions o = PastWarmup(5000);
+  Engine engine(o);
+  engine.Telemetry("node-01", Batch(0, "c", 94, 93, 6e6, {}, "R"), 0);
+  engine.Telemetry("node-02", Batch(1, "c", 93, 92, 6e6, {}, "R"), 0);
+  engine.Telemetry("node-03", Batch(2, "c", 94, 93, 6e6, {}, "R"), 0);
+  engine.Telemetry("node-04", Batch(3, "c", 93, 92, 6e6, {}, "T"), 0);
+  const auto verdicts = engine.Tick(100);
+  ASSERT_EQ(Kinds(verdicts), std::vector<std::string>{"hang"});
+  EXPECT_EQ(verdicts[0].ranks, std::vector<int64_t>{3});
+  EXPECT_EQ(verdicts[0].nodes, std::vector<std::string>{"node-04"});
+  EXPECT_NE(verdicts[0].evidence.find("rank 1 is in process state R; rank 3 is in process state T; the others wait on rank 3, which cannot run"),
+            std::string::npos)
+      << verdicts[0].evidence;
+}
+
 TEST(EngineTest, EveryRankWaitingInsideIsACommunicationHangThatBlamesNoNode) {
   EngineOptions o = PastWarmup(5000);
   Engine engine(o);
