@@ -48,6 +48,7 @@ struct ClusterOptions {
   size_t commands_kept_per_node = 64;
   diagnostics::EngineOptions diagnosis;
   std::string diagnosis_trace;  // append every diagnosis input here (record/replay); "" = off
+  double link_slow_fraction = 0.5;  // the probe matrix's threshold (diagnostics/link_matrix.h)
   LaunchSettings launch;        // how jobs are launched (cluster_jobs.cpp)
   // A job whose launch exits with an error and no verdict names a node within this long is
   // recovered in place (a software fault: nothing to fence).

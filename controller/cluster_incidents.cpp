@@ -175,7 +175,10 @@ void Cluster::RequestProbeMatrix(json& incident, int64_t now_wall_ms) {
     for (const auto& [other, other_address] : reachable) {
       if (other != name) peers.push_back({{"node", other}, {"address", other_address}});
     }
-    const Command c = EnqueueCommand(name, {{"kind", "probe_links"}, {"args", {{"peers", peers}}}}, now_wall_ms);
+    // 3 s a peer at most: a slow NIC's own probes would otherwise hold the verdict for
+    // minutes (ProbeLink measures what it sent by then).
+    const Command c =
+        EnqueueCommand(name, {{"kind", "probe_links"}, {"args", {{"peers", peers}, {"timeout_ms", 3000}}}}, now_wall_ms);
     incident["probe_nodes"].push_back(name);
     incident["pending"].push_back(name);
     Note(incident, now_wall_ms, "link probes requested from " + name + " (command " + std::to_string(c.id) + ")");
@@ -216,7 +219,8 @@ void Cluster::ProbesConcluded(const std::string& node, const json& result, int64
         probes.push_back({from, l.value("to", std::string()), l.value("latency_us", 0.0), l.value("mbps", 0.0)});
       }
     }
-    const auto finding = diagnostics::ClassifyLinks(incident["probe_nodes"].get<std::vector<std::string>>(), probes);
+    const auto finding =
+        diagnostics::ClassifyLinks(incident["probe_nodes"].get<std::vector<std::string>>(), probes, options_.link_slow_fraction);
     incident["finding"] = {{"kind", diagnostics::LinkFindingKindName(finding.kind)},
                            {"nodes", finding.nodes},
                            {"links", finding.links},

@@ -50,6 +50,7 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.slow_communication_factor = diagnosis.Double("slow_communication_factor", c.slow_communication_factor, 1.1, 1000);
     c.slow_communication_min_extra_us =
         diagnosis.Double("slow_communication_min_extra_us", c.slow_communication_min_extra_us, 0, 1e9);
+    c.link_slow_fraction = diagnosis.Double("link_slow_fraction", c.link_slow_fraction, 0.01, 0.99);
     c.diagnosis_trace = diagnosis.String("record", "");
     diagnosis.Finish();
     auto kube = root.Map("kubernetes");

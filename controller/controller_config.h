@@ -36,6 +36,7 @@ struct ControllerConfig {
   double imbalance_min_lost_percent = 10;
   double slow_communication_factor = 3;          // the transfer this many times its baseline...
   double slow_communication_min_extra_us = 500;  // ...and this much more: a slow_communication verdict
+  double link_slow_fraction = 0.5;  // a probed pair under this share of the typical one is slow (link_matrix.h)
   std::string diagnosis_trace;  // record every diagnosis input here ("" = off)
   KubeOptions kubernetes;  // cordoning fenced nodes (kube_cordon.h)
   // Launching jobs (issue 7): run by each job's first node's agent.

@@ -134,6 +134,7 @@ int Run(int argc, char** argv) {
   cluster_options.diagnosis.imbalance_min_lost_fraction = config->imbalance_min_lost_percent / 100;
   cluster_options.diagnosis.transfer.factor = config->slow_communication_factor;
   cluster_options.diagnosis.transfer.min_extra_us = config->slow_communication_min_extra_us;
+  cluster_options.link_slow_fraction = config->link_slow_fraction;
   cluster_options.diagnosis_trace = config->diagnosis_trace;
   cluster_options.launch = {config->launch_mpirun, config->launch_rsh_agent, config->launch_hook_library,
                             config->launch_mpirun_args};

@@ -1,12 +1,15 @@
 // Where a slow network is: the probe matrix. Every node of a job measured, over the agents'
 // data-plane port, the round-trip latency and the bandwidth to every other one; cell
-// (from, to) holds what `from` saw towards `to`. The reference is the best cell (highest
-// bandwidth, lowest latency), not the median: on three nodes a slow NIC spoils two of the
-// three pairs, and a median would take the slow value for normal. A pair is slow when
-// either direction has under `slow_fraction` of the best bandwidth, or over 1 /
-// `slow_fraction` times the best latency. A node every one of whose pairs is slow (its row
-// and its column) has a slow NIC; the other slow pairs are slow links. Two nodes have one
-// pair and nothing to compare it with. Pure: measurements in, a finding out.
+// (from, to) holds what `from` saw towards `to`. A pair is as good as its worse direction,
+// and a node as good as its best pair: a slow NIC spoils every pair it is in. The
+// reference is the median node's best pair, not the best cell: a lucky measurement under
+// load made every other pair look slow once (and every NIC with them), and a median of
+// pairs would take the slow value for normal when a slow NIC spoils most of them. A pair
+// is slow when it has under `slow_fraction` of the reference bandwidth or over 1 /
+// `slow_fraction` times its latency; a node whose best pair is slow has a slow NIC; the
+// other slow pairs are slow links. Half the nodes or more slow names nobody: there is no
+// normal to compare with. Two nodes have one pair and nothing to compare it with. Pure:
+// measurements in, a finding out.
 #pragma once
 
 #include <string>

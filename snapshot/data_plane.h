@@ -70,7 +70,8 @@ Result<FetchedFragment> FetchFragment(const std::string& address, const ChunkKey
 
 // What one agent measures towards another's data plane (diagnosis' probe matrix): the
 // median round trip of `pings` empty frames, then `bulk_bytes` streamed in 1 MiB frames
-// until the last is acknowledged. One connection.
+// until the last is acknowledged, or fewer when the stream has taken timeout_ms (the last
+// one sent then is acknowledged and the rate is of what was sent). One connection.
 struct LinkMeasurement {
   double latency_us = 0;
   double mbps = 0;  // megabytes (10^6) per second

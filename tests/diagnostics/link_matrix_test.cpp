@@ -2,6 +2,8 @@
 // a link, nothing slow is nothing, and a matrix with holes says which pairs are missing.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "diagnostics/link_matrix.h"
 
 namespace bulwark::diagnostics {
@@ -51,6 +53,35 @@ TEST(LinkMatrixTest, AHealthyMatrixAndTwoNodesFindNothing) {
   const LinkFinding two = ClassifyLinks({"n1", "n2"}, {{"n1", "n2", 400, 100}, {"n2", "n1", 400, 100}});
   EXPECT_EQ(two.kind, LinkFinding::Kind::kNone);
   EXPECT_NE(two.evidence.find("fewer than 3 nodes"), std::string::npos);
+}
+
+// Seen in a multi-host scenario: probes taken under load, one direction of one pair at
+// 1686 MB/s and every other near 700. Every NIC "slow" would have fenced the whole job.
+TEST(LinkMatrixTest, EveryPairSlowerThanOneLuckyCellBlamesNothing) {
+  auto probes = Matrix([](const auto&, const auto&) { return true; });
+  probes[0].mbps = 1686;  // n1->n2 alone; n2->n1 stays slow, so even that pair is slow
+  const LinkFinding f = ClassifyLinks(kNodes, probes);
+  EXPECT_EQ(f.kind, LinkFinding::Kind::kNone) << f.evidence;
+  EXPECT_TRUE(f.nodes.empty());
+  EXPECT_TRUE(f.links.empty());
+  EXPECT_NE(f.evidence.find("a typical node's best pair 100 MB/s"), std::string::npos) << f.evidence;
+}
+
+// Seen with a 20 ms slow link on node-03 while the other pairs, measured under load,
+// ranged from 461 to 1170 MB/s: node-03 alone is slow, against what is typical.
+TEST(LinkMatrixTest, ASlowNicStandsOutOfNoisyMeasurements) {
+  std::vector<LinkProbe> probes;
+  const std::map<std::pair<std::string, std::string>, double> mbps = {
+      {{"n1", "n2"}, 1170}, {{"n1", "n4"}, 461}, {{"n2", "n4"}, 800}, {{"n2", "n1"}, 900}, {{"n4", "n1"}, 2600}, {{"n4", "n2"}, 700}};
+  for (const auto& [pair, bw] : mbps) probes.push_back({pair.first, pair.second, 50, bw});
+  for (const char* n : {"n1", "n2", "n4"}) {
+    probes.push_back({n, "n3", 40451, 2.2});
+    probes.push_back({"n3", n, 40380, 2.5});
+  }
+  const LinkFinding f = ClassifyLinks(kNodes, probes, 0.2);
+  EXPECT_EQ(f.kind, LinkFinding::Kind::kSlowNic) << f.evidence;
+  EXPECT_EQ(f.nodes, std::vector<std::string>{"n3"});
+  EXPECT_TRUE(f.links.empty()) << f.evidence;
 }
 
 TEST(LinkMatrixTest, AMissingPairMakesItIncompleteAndSaysWhich) {

@@ -234,6 +234,15 @@ TEST_F(DataPlaneTest, GarbageFramesAreRefusedAndTheServerKeepsServing) {
   EXPECT_GE(server_->counters().bad_frames.load(), 2u);
 }
 
+// A link slow enough to take minutes over the bulk transfer is measured on what it sent by
+// the deadline: here a terabyte that would take hours on loopback.
+TEST_F(DataPlaneTest, AProbesBulkTransferStopsAtItsDeadlineWithARate) {
+  auto m = ProbeLink(address_, 2, size_t{1} << 40, 300);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_GT(m->mbps, 0);
+  EXPECT_GT(m->latency_us, 0);
+}
+
 // Members connect once per step and parity holder: a long run is thousands of connections,
 // and the server must not keep a descriptor (or a thread) for each one that has ended.
 TEST_F(DataPlaneTest, EndedConnectionsLeaveNoDescriptorsBehind) {
