@@ -64,7 +64,8 @@ Agent::Agent(AgentConfig config, NodeInfo node, std::string token)
       events_(static_cast<size_t>(config_.event_buffer)),
       launcher_(node_.name, config_.hooks_socket, config_.work_dir, config_.procfs_root, [this](json event) { PushEvent(std::move(event)); }),
       injector_({[this] { return launcher_.Ranks(); }, "/dev/shm", SnapshotPrefix(node_), [this](json event) { PushEvent(std::move(event)); },
-                 [] { ::raise(SIGKILL); }}) {}
+                 [] { ::raise(SIGKILL); },
+                 config_.link_fault_interface, config_.link_fault_netem.empty() ? Sibling("bulwark-netem") : config_.link_fault_netem}) {}
 
 Status Agent::StartHooks() {
   auto hooks = HookIntake::Start(

@@ -113,6 +113,11 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const std::st
     c.self_check_gpu_timeout_ms = gpu.Int("timeout_ms", c.self_check_gpu_timeout_ms, 1000, 600000);
     gpu.Finish();
     self_check.Finish();
+    auto link_faults = root.Map("link_faults");
+    c.link_fault_interface = link_faults.String("interface", "");
+    if (c.link_fault_interface.size() > 15) link_faults.Fail("interface", "must be a network interface name of at most 15 bytes");
+    c.link_fault_netem = link_faults.String("netem", "");
+    link_faults.Finish();
     c.node = ParseNode(root.Map("node"));
     root.Finish();
   } catch (const ConfigError& e) {

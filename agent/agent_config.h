@@ -61,6 +61,10 @@ struct AgentConfig {
   int64_t snapshot_chunk_bytes = 4 << 20;
   int64_t snapshot_poll_ms = 2;
   int64_t snapshot_timeout_ms = 60000;
+  // Link faults (slow-link, lossy-link, partition-node, flap-link) act on this interface,
+  // the node's own: "" refuses them (a loopback shared by every logical node is no link).
+  std::string link_fault_interface;
+  std::string link_fault_netem;  // bulwark-netem; "": beside the agent's binary
   NodeOverrides node;
 };
 

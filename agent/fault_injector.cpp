@@ -1,7 +1,9 @@
 #include "agent/fault_injector.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/run_capturing.h"
+#include "agent/spawn.h"
 #include "common/clock.h"
 
 namespace bulwark::agent {
@@ -42,9 +46,61 @@ int64_t ParityStep(const std::string& name, const std::string& head) {
   return end && *end == '\0' && end != name.c_str() + s + 2 ? step : -1;
 }
 
+std::string Joined(const Command& command) {
+  std::string text;
+  for (const auto& part : command) text += (text.empty() ? "" : " ") + part;
+  return text;
+}
+
+// Runs each command in order; the first that fails stops the rest and is named.
+Status RunAll(const std::vector<Command>& commands) {
+  for (const auto& c : commands) {
+    auto run = RunCapturing(c, 10000);
+    if (!run.ok()) return Status::Error(Joined(c) + ": " + run.status().message());
+    if (run->exit_code != 0) return Status::Error(Joined(c) + " failed: " + run->output);
+  }
+  return Status::Ok();
+}
+
+// Waits up to timeout_ms for a line starting with "ready" on a started program's output;
+// returns what it printed instead when it ends or stays silent.
+Status AwaitReady(int fd, int64_t timeout_ms) {
+  std::string seen;
+  const int64_t until = MonotonicMs() + timeout_ms;
+  while (MonotonicMs() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(1, until - MonotonicMs()))) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    seen.append(buf, static_cast<size_t>(n));
+    if (seen.rfind("ready", 0) == 0 && seen.find('\n') != std::string::npos) return Status::Ok();
+  }
+  return Status::Error(seen.empty() ? "no answer" : seen);
+}
+
 }  // namespace
 
-FaultInjector::FaultInjector(InjectorEnvironment env) : env_(std::move(env)) {}
+FaultInjector::FaultInjector(InjectorEnvironment env) : env_(std::move(env)) {
+  if (env_.link_interface.empty()) return;
+  // An agent killed while a link fault lasted (kill-node, a crash) left its rules behind;
+  // with a partition's, the restarted agent could never reach the controller again.
+  LinkFaultTools tools;
+  tools.interface = env_.link_interface;
+  tools.netem = env_.netem_binary.empty() ? "bulwark-netem" : env_.netem_binary;
+  for (const json& args : {json{{"kind", "partition-node"}}, json{{"kind", "slow-link"}, {"delay_ms", 1}},
+                           json{{"kind", "flap-link"}, {"period_ms", 2}, {"down_ms", 1}}}) {
+    auto plan = PlanLinkFault(args, tools);
+    if (!plan.ok()) continue;
+    for (const auto& command : plan->heal) {
+      // iptables -D takes off one copy of a rule: repeat while one is there (a few at most).
+      const int tries = command[0] == tools.iptables ? 4 : 1;
+      for (int i = 0; i < tries; ++i) {
+        if (!RunAll({command}).ok()) break;
+      }
+    }
+  }
+}
 
 FaultInjector::~FaultInjector() {
   std::vector<std::unique_ptr<Lasting>> all;
@@ -92,6 +148,7 @@ Result<json> FaultInjector::Apply(const json& args) {
   }
   if (kind == "kill-node") return KillNode();
   if (kind == "corrupt-fragment") return CorruptFragment(args);
+  if (IsLinkFault(kind)) return StartLinkFault(args);
   if (kind == "kill-rank" || kind == "hang-rank" || kind == "slow-rank") {
     auto target = ChooseRank(args);
     if (!target.ok()) return target.status();
@@ -179,6 +236,104 @@ Result<json> FaultInjector::StartLasting(const json& args, const RankProcess& ta
   return done;
 }
 
+Result<json> FaultInjector::StartLinkFault(const json& args) {
+  auto f = std::make_unique<Lasting>();
+  f->id = args.value("id", std::string());
+  f->kind = args.value("kind", std::string());
+  f->duration_ms = args.value("duration_ms", int64_t{0});
+  LinkFaultTools tools;
+  tools.interface = env_.link_interface;
+  tools.netem = env_.netem_binary;
+  auto plan = PlanLinkFault(args, tools);
+  if (!plan.ok()) return plan.status();
+  f->link = plan.value();
+  {
+    // Two faults on one link would undo each other's rules and fight over the queues.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, other] : lasting_) {
+      if (!other->stop && IsLinkFault(other->kind)) {
+        return Status::Error(env_.link_interface + " is already under " + id + " (" + other->kind + "): heal that first");
+      }
+    }
+  }
+  if (!f->link.netem.empty()) {
+    auto netem = SpawnInOwnGroup(f->link.netem);
+    if (!netem.ok()) return Status::Error("cannot start bulwark-netem: " + netem.status().message());
+    f->netem = netem->pid;
+    f->netem_output = netem->output;
+    if (Status ready = AwaitReady(f->netem_output, 5000); !ready.ok()) {
+      EndLinkFault(f.get());
+      return Status::Error("bulwark-netem did not start: " + ready.message());
+    }
+  }
+  if (f->link.start_after_ms == 0) {
+    if (Status s = RunAll(f->link.apply); !s.ok()) {
+      EndLinkFault(f.get());  // what did apply comes off again
+      return s;
+    }
+  } else if (!f->link.apply.empty()) {
+    // Checked now, done once the answer is out: a partition's rules stop the answer too.
+    if (Status s = RunAll({{tools.iptables, "-w", "-n", "-L", "OUTPUT"}}); !s.ok()) return s;
+  }
+  json done = {{"interface", env_.link_interface}, {"duration_ms", f->duration_ms}};
+  if (f->link.start_after_ms > 0) done["starts_in_ms"] = f->link.start_after_ms;
+  for (const char* key : {"delay_ms", "rate_mbit", "loss_percent", "period_ms", "down_ms"}) {
+    if (args.contains(key)) done[key] = args[key];
+  }
+  if (f->netem > 0) done["netem_pid"] = f->netem;
+  std::lock_guard<std::mutex> lock(mu_);
+  Lasting* raw = f.get();
+  lasting_[f->id] = std::move(f);
+  raw->worker = std::thread([this, raw] { RunLasting(raw); });
+  return done;
+}
+
+void FaultInjector::EndLinkFault(Lasting* f) {
+  // Each undo on its own: one rule already gone (or never added) must not keep the rest.
+  for (const auto& command : f->link.heal) (void)RunAll({command});
+  if (f->netem > 0) {
+    ::kill(f->netem, SIGTERM);
+    ::waitpid(f->netem, nullptr, 0);
+    f->netem = 0;
+  }
+  if (f->netem_output >= 0) ::close(f->netem_output);
+  f->netem_output = -1;
+}
+
+void FaultInjector::RunLinkFault(Lasting* f, std::unique_lock<std::mutex>& lock, int64_t until) {
+  // until: when the fault ends (INT64_MAX: when healed)
+  const auto wait = [&](int64_t ms) {
+    const int64_t left = std::min(ms, until - MonotonicMs());
+    if (left > 0 && !f->stop) wake_.wait_for(lock, std::chrono::milliseconds(left));
+  };
+  if (f->link.start_after_ms > 0) {
+    wake_.wait_for(lock, std::chrono::milliseconds(f->link.start_after_ms), [&] { return f->stop; });
+    until = until == INT64_MAX ? until : until + f->link.start_after_ms;  // the duration counts from the cut
+    if (!f->stop) {
+      lock.unlock();
+      (void)RunAll(f->link.apply);  // checked when accepted (a failure here leaves the link as it was)
+      lock.lock();
+    }
+  }
+  if (f->link.period_ms > 0) {
+    while (!f->stop && MonotonicMs() < until) {
+      lock.unlock();
+      (void)RunAll({f->link.down});
+      lock.lock();
+      wait(f->link.down_ms);
+      lock.unlock();
+      (void)RunAll({f->link.up});
+      lock.lock();
+      wait(f->link.period_ms - f->link.down_ms);
+    }
+  } else {
+    while (!f->stop && MonotonicMs() < until) wait(1000);
+  }
+  lock.unlock();
+  EndLinkFault(f);
+  lock.lock();
+}
+
 void FaultInjector::RunLasting(Lasting* f) {
   const int64_t until = f->duration_ms > 0 ? MonotonicMs() + f->duration_ms : INT64_MAX;
   const auto wait = [&](std::unique_lock<std::mutex>& lock, int64_t ms) {
@@ -186,7 +341,9 @@ void FaultInjector::RunLasting(Lasting* f) {
     if (left > 0 && !f->stop) wake_.wait_for(lock, std::chrono::milliseconds(left));
   };
   std::unique_lock<std::mutex> lock(mu_);
-  if (f->kind == "hang-rank") {
+  if (IsLinkFault(f->kind)) {
+    RunLinkFault(f, lock, until);
+  } else if (f->kind == "hang-rank") {
     while (!f->stop && MonotonicMs() < until) wait(lock, 1000);
   } else {
     // Throttled like a CPU quota: stopped p/(100+p) of every period, so each unit of work

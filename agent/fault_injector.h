@@ -1,7 +1,8 @@
 // Faults an operator injects on this node (`bulwarkctl inject`, POST /v1/injections), made
 // real: signals to the ranks' processes, a byte flipped in a fragment this node holds for
-// its peers, the node's own death with its memory. A fault that lasts (hang-rank,
-// slow-rank) heals itself when its duration runs out — the controller may be what is down
+// its peers, the node's own death with its memory, and faults of the node's link (slow,
+// lossy, partitioned, flapping: agent/link_fault_plan.h). A fault that lasts (hang-rank,
+// slow-rank, the link faults) heals itself when its duration runs out — the controller may be what is down
 // by then — or earlier on a heal; either way an `injection_healed` event says so.
 // Thread-safe.
 #pragma once
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "agent/job_launcher.h"
+#include "agent/link_fault_plan.h"
 #include "common/status.h"
 
 namespace bulwark::agent {
@@ -28,6 +30,8 @@ struct InjectorEnvironment {
   std::string shm_prefix;  // this node's snapshot memory and parity: <shm_dir>/<prefix>.*
   std::function<void(nlohmann::json event)> event;
   std::function<void()> die;  // kill-node: the agent's own end, after its answer is sent
+  std::string link_interface;  // link faults act on it; "" refuses them
+  std::string netem_binary;    // bulwark-netem, for slow-link and lossy-link
 };
 
 class FaultInjector {
@@ -52,12 +56,18 @@ class FaultInjector {
     int percent = 0;          // slow-rank: extra time, in percent of the normal
     bool stop = false;        // guarded by the injector's mutex
     std::thread worker;
+    LinkFaultPlan link;       // link faults: what undoes them
+    pid_t netem = 0;          // slow-link, lossy-link: the bulwark-netem holding the packets
+    int netem_output = -1;
   };
 
   Result<RankProcess> ChooseRank(const nlohmann::json& args) const;
   Result<nlohmann::json> KillNode();
   Result<nlohmann::json> CorruptFragment(const nlohmann::json& args);
   Result<nlohmann::json> StartLasting(const nlohmann::json& args, const RankProcess& target);
+  Result<nlohmann::json> StartLinkFault(const nlohmann::json& args);
+  void RunLinkFault(Lasting* fault, std::unique_lock<std::mutex>& lock, int64_t until);
+  static void EndLinkFault(Lasting* fault);  // heals the link and stops bulwark-netem
   void RunLasting(Lasting* fault);
   void ReapEnded();  // joins the lasting faults whose duration ran out
 

@@ -67,6 +67,11 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
       in.Int("rank", 0, 0, 1 << 24);
       in.Int("duration_ms", 0, 0, INT64_MAX);
       in.Int("percent", 100, 1, 1000);
+      in.Int("delay_ms", 0, 0, 10000);
+      in.Number("rate_mbit", 0, 0, 1e6);
+      in.Number("loss_percent", 0, 0, 100);
+      in.Int("period_ms", 0, 0, INT64_MAX);
+      in.Int("down_ms", 0, 0, INT64_MAX);
     }
   }
   in.Finish();

@@ -21,6 +21,7 @@
 #include "common/http_client.h"
 #include "common/token.h"
 #include "controller/ctl_db_disk.h"
+#include "controller/ctl_netns.h"
 #include "controller/ctl_table.h"
 
 namespace bulwark::ctl {
@@ -60,11 +61,21 @@ bool Running(int pid, const std::string& config) {
   return paren == std::string::npos || stat.substr(paren + 2, 1) != "Z";  // not a zombie
 }
 
-// Starts a daemon in its own session, with output appended to `log`.
-int Spawn(const std::string& binary, const std::string& config, const std::string& log) {
+// Starts a daemon in its own session, with output appended to `log`; in network
+// namespace `netns` when one is named, knowing where its peers' namespaces are.
+int Spawn(const std::string& binary, const std::string& config, const std::string& log, const std::string& netns = "",
+          const std::string& netns_prefix = "") {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::setsid();
+    if (!netns.empty()) {
+      if (!EnterNetns(netns)) {
+        std::fprintf(stderr, "bulwarkctl: cannot enter network namespace %s\n", netns.c_str());
+        ::_exit(127);
+      }
+      // scripts/launch-local starts each node's share of a job inside that node's namespace.
+      ::setenv("BULWARK_NETNS_PREFIX", netns_prefix.c_str(), 1);
+    }
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -91,7 +102,7 @@ uint16_t FreePort() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);  // free on every address: the bridge's too (--netns)
     addr.sin_port = htons(port);
     const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     ::close(fd);
@@ -115,9 +126,9 @@ std::string NodeName(bool spare, int index) {
   return name;
 }
 
-std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterUpOptions& o) {
+std::string ControllerYaml(const std::string& dir, const std::string& host, uint16_t port, const ClusterUpOptions& o) {
   return "# Written by bulwarkctl cluster up.\n"
-         "listen: 127.0.0.1:" + std::to_string(port) + "\n"
+         "listen: " + host + ":" + std::to_string(port) + "\n"
          "data_dir: " + dir + "/db\n"
          "address_file: " + dir + "/controller.addr\n"
          "heartbeat:\n  interval_ms: " + std::to_string(o.heartbeat_ms) + "\n  missed_beats: " +
@@ -135,6 +146,9 @@ std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterU
          // erasure-code their snapshots: a 4-node job's transfers grew 3.4x with nothing
          // broken, which named two healthy NICs slow. Links here are slowed on purpose only.
          "            slow_communication_factor: 10, slow_communication_min_extra_us: 5000,\n"
+         // The link probes run concurrently on the same two cores: healthy pairs measured
+         // from 461 to 2600 MB/s in one matrix. A slow NIC is 100x off, not 2x.
+         "            link_slow_fraction: 0.2,\n"
          "            record: " + dir + "/diagnosis.jsonl}\n"
          // Jobs reach the logical nodes the way they would reach hosts: mpirun starts its
          // daemon "on" each node through a remote-launch agent, here one that runs it locally.
@@ -142,7 +156,10 @@ std::string ControllerYaml(const std::string& dir, uint16_t port, const ClusterU
          "  mpirun: " + o.bin_dir + "/bulwark-mpirun\n"
          "  rsh_agent: " + o.bin_dir + "/bulwark-launch-local\n"
          "  hook_library: " + o.bin_dir + "/../lib/libbulwark-pmpi.so\n"
-         "  mpirun_args: [--bind-to, none]\n";
+         // In namespaces, Open MPI's daemons and ranks would also offer each other their
+         // loopback addresses, which lead nowhere outside their own namespace.
+         "  mpirun_args: [--bind-to, none" +
+         std::string(o.netns ? ", --mca, oob_tcp_if_include, eth0, --mca, btl_tcp_if_include, eth0" : "") + "]\n";
 }
 
 // Names this cluster's shared memory and hook sockets. Random, not the pid: pids wrap
@@ -158,15 +175,17 @@ std::string NewClusterId() {
 
 std::string ShmPrefix(const std::string& cluster_id, const std::string& name) { return "bulwark-" + cluster_id + "-" + name; }
 
+// `address`: the node's own (--netns), or "" for this machine's loopback.
 std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,
-                      int index, const std::string& cluster_id, const ClusterUpOptions& o) {
+                      int index, const std::string& cluster_id, const std::string& address, const ClusterUpOptions& o) {
+  const std::string host = address.empty() ? "127.0.0.1" : address;
   const int rack = index / o.nodes_per_rack + 1;
   const int leaf = (rack + 1) / 2;
   const std::string node_dir = dir + "/nodes/" + name;
   return "# Written by bulwarkctl cluster up: one logical node of a local cluster.\n"
          "controller: " + url + "\n"
          "token_file: " + dir + "/tokens/agent.token\n"
-         "listen: 127.0.0.1:0\n"
+         "listen: " + host + ":0\n"
          "address_file: " + node_dir + "/agent.addr\n"
          "work_dir: " + node_dir + "/work\n"
          "shm_prefix: /" + ShmPrefix(cluster_id, name) + "\n"
@@ -175,7 +194,8 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          // The reference trainer's steps here take tens of milliseconds (real ones take
          // seconds): ship 4 times a second so that a straggler is named within 20 steps.
          "telemetry_interval_ms: 250\n"
-         "snapshot: {listen: 127.0.0.1:0}\n"
+         "snapshot: {listen: " + host + ":0}\n" +
+         (address.empty() ? std::string() : "link_faults: {interface: eth0}\n") +
          // Every logical node shares this machine's cores: a self-check under another
          // node's load measures far below its idle baseline without anything being broken.
          "self_check: {min_fraction_of_baseline: 0.2}\n"
@@ -186,7 +206,7 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          "  failure_domain: {rack: rack-" + std::to_string(rack) + ", leaf: leaf-" + std::to_string(leaf) + "}\n"
          "  gpus: 0\n"
          "  nics:\n"
-         "    - {name: eth0, type: ethernet, speed_gbps: 100, rail: 0, address: 127.0.0.1}\n";
+         "    - {name: eth0, type: ethernet, speed_gbps: 100, rail: 0, address: " + host + "}\n";
 }
 
 // Restarts whatever member of the cluster is not running. Returns how many it started.
@@ -198,6 +218,7 @@ int StartMissing(json& state, const std::string& bin_dir) {
     fs::remove(dir + "/controller.addr");
     controller["pid"] = Spawn(bin_dir + "/bulwark-controller", controller["config"], dir + "/logs/controller.log");
     ++started;
+    WriteFile(dir + "/cluster.json", state.dump(2) + "\n");  // `down` finds it even if this tool dies now
     if (!WaitFor([&] { return fs::exists(dir + "/controller.addr"); }, 15000)) {
       std::fprintf(stderr, "bulwarkctl: the controller did not start; see %s/logs/controller.log\n", dir.c_str());
       return -1;
@@ -206,8 +227,10 @@ int StartMissing(json& state, const std::string& bin_dir) {
   for (auto& agent : state["agents"]) {
     if (Running(agent["pid"], agent["config"])) continue;
     const std::string name = agent["name"];
-    agent["pid"] = Spawn(bin_dir + "/bulwark-agent", agent["config"], dir + "/logs/" + name + ".log");
+    agent["pid"] = Spawn(bin_dir + "/bulwark-agent", agent["config"], dir + "/logs/" + name + ".log", agent.value("netns", std::string()),
+                         state.contains("netns") ? state["netns"].value("netns_prefix", std::string()) : std::string());
     ++started;
+    WriteFile(dir + "/cluster.json", state.dump(2) + "\n");
   }
   return started;
 }
@@ -255,25 +278,59 @@ int ClusterUp(const ClusterUpOptions& o) {
     }
     const uint16_t port = FreePort();
     if (port == 0) {
-      std::fprintf(stderr, "bulwarkctl: no free port for the controller between 20000 and 31999 on 127.0.0.1\n");
+      std::fprintf(stderr, "bulwarkctl: no free port for the controller between 20000 and 31999\n");
       return 1;
     }
-    const std::string url = "http://127.0.0.1:" + std::to_string(port);
-    WriteFile(dir + "/controller.yaml", ControllerYaml(dir, port, o));
     const std::string cluster_id = NewClusterId();
+    std::vector<std::string> names;
+    for (int i = 0; i < o.nodes + o.spares; ++i) names.push_back(i >= o.nodes ? NodeName(true, i - o.nodes + 1) : NodeName(false, i + 1));
     state = {{"dir", dir},
              {"id", cluster_id},
-             {"controller", {{"pid", 0}, {"url", url}, {"config", dir + "/controller.yaml"}}},
+             {"controller", {{"pid", 0}, {"url", ""}, {"config", dir + "/controller.yaml"}}},
              {"operator_token_file", dir + "/tokens/operator.token"},
              {"agents", json::array()}};
-    for (int i = 0; i < o.nodes + o.spares; ++i) {
-      const bool spare = i >= o.nodes;
-      const std::string name = NodeName(spare, spare ? i - o.nodes + 1 : i + 1);
+    std::string controller_host = "127.0.0.1";
+    std::vector<std::string> addresses(names.size());
+    if (o.netns) {
+      // Recorded before anything is made: `cluster down` finds it all by this id even if
+      // this tool dies halfway.
+      state["netns"] = json::object();
+      WriteFile(dir + "/cluster.json", state.dump(2) + "\n");
+      auto plan = CreateNetns(cluster_id, names);
+      if (plan.ok()) {
+        state["netns"] = ToJson(plan.value());
+        controller_host = plan->bridge_address;
+        for (size_t i = 0; i < names.size(); ++i) addresses[i] = plan->nodes[i].address;
+      } else {
+        // The cluster still runs, as one without --netns; its agents refuse link faults.
+        std::fprintf(stderr, "bulwarkctl: %s; falling back to nodes on this machine's loopback (link faults will be refused)\n",
+                     plan.status().message().c_str());
+        state.erase("netns");
+      }
+    }
+    const std::string url = "http://" + controller_host + ":" + std::to_string(port);
+    state["controller"]["url"] = url;
+    ClusterUpOptions made = o;
+    made.netns = state.contains("netns");
+    WriteFile(dir + "/controller.yaml", ControllerYaml(dir, controller_host, port, made));
+    for (size_t i = 0; i < names.size(); ++i) {
+      const bool spare = static_cast<int>(i) >= o.nodes;
+      const std::string& name = names[i];
       fs::create_directories(dir + "/nodes/" + name + "/work", ec);
       const std::string config = dir + "/nodes/" + name + "/agent.yaml";
-      WriteFile(config, AgentYaml(dir, url, name, spare, i, cluster_id, o));
-      state["agents"].push_back({{"name", name}, {"pid", 0}, {"config", config}, {"role", spare ? "spare" : "worker"},
-                                 {"shm_prefix", ShmPrefix(cluster_id, name)}});
+      WriteFile(config, AgentYaml(dir, url, name, spare, static_cast<int>(i), cluster_id, addresses[i], o));
+      json agent = {{"name", name}, {"pid", 0}, {"config", config}, {"role", spare ? "spare" : "worker"},
+                    {"shm_prefix", ShmPrefix(cluster_id, name)}};
+      if (made.netns) agent.update({{"netns", state["netns"]["nodes"][i]["netns"]}, {"address", addresses[i]}});
+      state["agents"].push_back(agent);
+    }
+  }
+  if (existing && state.contains("netns")) {
+    const json nodes = state["netns"].value("nodes", json::array());
+    if (nodes.empty() || !fs::exists("/run/netns/" + nodes[0].value("netns", std::string()))) {
+      std::fprintf(stderr, "bulwarkctl: the cluster in %s has no network namespaces (gone, or its `up` was cut short); "
+                   "`cluster down` and up again\n", dir.c_str());
+      return 1;
     }
   }
   // Before the controller starts: its database may live on a filesystem of its own.
@@ -409,9 +466,16 @@ int ClusterDown(const std::string& dir_in) {
     }
   }
   if (Status s = UnmountDbDisk(dir); !s.ok()) std::fprintf(stderr, "bulwarkctl: %s\n", s.message().c_str());
+  std::string network;
+  if (state.contains("netns")) {
+    // By the cluster's id, not the record: what a crashed `up` made is found as well.
+    const NetnsRemoved gone = RemoveNetns(state.value("id", std::string()));
+    network = ", removed " + std::to_string(gone.namespaces) + " network namespaces (killing " + std::to_string(gone.processes) +
+              " processes left in them) and " + std::to_string(gone.links) + " links";
+  }
   fs::rename(dir + "/cluster.json", dir + "/cluster.down.json");
-  std::printf("Stopped %d processes of the local cluster in %s%s and freed %d shared-memory objects; state and logs kept there\n",
-              stopped, dir.c_str(), all_gone ? "" : " (some needed SIGKILL)", removed);
+  std::printf("Stopped %d processes of the local cluster in %s%s%s and freed %d shared-memory objects; state and logs kept there\n",
+              stopped, dir.c_str(), all_gone ? "" : " (some needed SIGKILL)", network.c_str(), removed);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 //   tokens/                 agent and operator tokens (mode 0600)
 //   nodes/<name>/           each agent's config and work directory
 //   logs/                   every process's output
+// With --netns, cluster.json also holds the namespaces, bridge and addresses (ctl_netns.h).
 // `up` on a directory whose cluster is partly down restarts what is missing, with the same
 // configs and state (the controller keeps its port so agents find it again).
 #pragma once
@@ -28,6 +29,7 @@ struct ClusterUpOptions {
   int hang_ms = 30000;        // the controller's diagnosis threshold for a hang
   int snapshot_k = 2, snapshot_m = 1;  // RS(k,m) of in-memory snapshots (small: few nodes here)
   uint64_t db_size_bytes = 0;  // > 0: the database on a filesystem of its own (ctl_db_disk.h)
+  bool netns = false;          // every node in a network namespace of its own (ctl_netns.h)
   std::string bin_dir;  // where bulwark-controller and bulwark-agent are
 };
 

@@ -30,7 +30,7 @@ std::string Outcome(const json& i) {
   if (i.contains("error")) return i["error"].get<std::string>();
   if (i.contains("healed_by")) return "healed by " + i["healed_by"].get<std::string>();
   const json result = i.value("result", json::object());
-  for (const char* key : {"killed", "pids", "file"}) {
+  for (const char* key : {"killed", "pids", "file", "interface"}) {
     if (result.contains(key)) return std::string(key) + " " + (result[key].is_string() ? result[key].get<std::string>() : result[key].dump());
   }
   return "";
@@ -41,8 +41,18 @@ std::string Outcome(const json& i) {
 Result<json> InjectionRequest(const std::string& kind, const std::map<std::string, std::string>& flags) {
   json body = {{"kind", kind}};
   for (const auto& [flag, value] : flags) {
-    if (flag == "node" || flag == "job" || flag == "leave") {
+    if (flag == "node" || flag == "job" || flag == "leave" || flag == "delay" || flag == "rate" || flag == "period" ||
+        flag == "down") {
       body[flag] = value;
+    } else if (flag == "loss") {
+      size_t used = 0;
+      double p = -1;
+      try {
+        p = std::stod(value, &used);
+      } catch (const std::exception&) {
+      }
+      if (p <= 0 || used != value.size()) return Status::Error("--loss takes a percentage above 0, not '" + value + "'");
+      body[flag] = p;
     } else if (flag == "for") {
       body["duration"] = value;
     } else if (flag == "rank" || flag == "percent") {

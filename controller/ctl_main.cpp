@@ -61,11 +61,15 @@ Cluster:
 
 Fault injection (each one recorded as events; see `injections`):
   inject KIND [--node N] [--job J] [--rank R] [--for DURATION] [--percent P] [--leave SIZE]
+              [--delay D] [--rate R] [--loss P] [--period D] [--down D]
                                   on a node: kill-rank, kill-node (ranks, memory and agent), hang-rank (SIGSTOP),
                                   slow-rank (stopped P/(100+P) of the time; default P 100), corrupt-fragment
                                   (a parity fragment N holds); on the controller: fill-disk (its database's
                                   filesystem, leaving SIZE), kill-controller (local cluster: down --for, default 2s);
-                                  hang/slow/fill last --for (30s, 2m; default until healed)
+                                  hang/slow/fill last --for (30s, 2m; default until healed);
+                                  on a node's link (cluster up --netns): slow-link (--delay 50ms, --rate 10mbit),
+                                  lossy-link (--loss 10, in percent), partition-node (needs --for), flap-link
+                                  (down --down 2s of every --period 10s), each way on the node's interface
   heal ID                         end a lasting injection now
   scenario run FILE [--dir D] [--out F.json] [--keep]
                                   run a fault scenario (tests/scenarios/) on a fresh local cluster: a table
@@ -76,6 +80,8 @@ Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
              [--missed-beats N] [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
              [--db-size SIZE]   the database on a filesystem of its own, for fill-disk (root)
+             [--netns]          every node in a network namespace of its own, joined by a bridge:
+                                real links for link faults (root; refused clearly where not allowed)
   cluster status [--dir DIR]
   cluster down [--dir DIR]
 
@@ -491,6 +497,8 @@ int Dispatch(Options& o) {
         return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
                      "--local-hang-ms and --hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
       }
+      up.netns = o.switches.count("netns") > 0;
+      if (up.netns && up.nodes + up.spares > 240) return Usage("--netns gives one /24 to a cluster: at most 240 nodes and spares");
       up.bin_dir = SelfDir();
       return ClusterUp(up);
     }
@@ -633,8 +641,9 @@ int main(int argc, char** argv) {
   o.dir = std::getenv("BULWARK_CLUSTER_DIR") ? std::getenv("BULWARK_CLUSTER_DIR") : "bulwark-cluster";
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
-                                  "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out"};
-  static const char* kSwitches[] = {"json", "follow", "wait", "keep"};
+                                  "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out",
+                                  "delay", "rate", "loss", "period", "down"};
+  static const char* kSwitches[] = {"json", "follow", "wait", "keep", "netns"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help" || arg == "help") return std::printf("%s", kUsageText), 0;

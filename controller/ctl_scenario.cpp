@@ -233,6 +233,7 @@ int ScenarioRun(const std::string& file, const ScenarioRunOptions& o) {
   up.hang_ms = c.value("hang_ms", up.hang_ms);
   up.snapshot_k = c.value("snapshot_k", up.snapshot_k);
   up.snapshot_m = c.value("snapshot_m", up.snapshot_m);
+  up.netns = c.value("netns", false);
   if (c.contains("db_size")) {
     auto bytes = c["db_size"].is_string() ? controller::ParseBytes(c["db_size"].get<std::string>()) : Result<uint64_t>(c["db_size"].get<uint64_t>());
     up.db_size_bytes = bytes.ok() ? bytes.value() : 0;

@@ -33,6 +33,10 @@ const std::vector<InjectionKind>& InjectionKinds() {
       {"hang-rank", InjectionSite::kAgent, true, "SIGSTOP one rank (it hangs inside or between collectives)"},
       {"slow-rank", InjectionSite::kAgent, true, "throttle one rank: stopped percent/(100+percent) of every 100 ms"},
       {"corrupt-fragment", InjectionSite::kAgent, false, "flip a byte of the newest parity fragment the node holds for its peers"},
+      {"slow-link", InjectionSite::kAgent, true, "every packet in and out of the node's link delayed (--delay) and paced (--rate)"},
+      {"lossy-link", InjectionSite::kAgent, true, "a share (--loss percent) of the packets in and out of the node's link dropped"},
+      {"partition-node", InjectionSite::kAgent, true, "the node cut off: every packet of its link dropped (needs --for: it heals itself)"},
+      {"flap-link", InjectionSite::kAgent, true, "the node's link down for --down of every --period, then up again"},
       {"fill-disk", InjectionSite::kController, true, "fill the filesystem under the controller's database (leave N bytes free)"},
       {"kill-controller", InjectionSite::kOperator, true, "SIGKILL the controller; the local cluster starts it again after the duration"},
   };
@@ -60,9 +64,9 @@ Result<uint64_t> ParseBytes(const std::string& text) {
 Result<InjectionSpec> ParseInjection(const json& body) {
   if (!body.is_object()) return Status::Error("an injection is a JSON object");
   for (const auto& [key, value] : body.items()) {
-    static const char* kKnown[] = {"kind", "node", "job", "rank", "duration", "percent", "leave"};
+    static const char* kKnown[] = {"kind", "node", "job", "rank", "duration", "percent", "leave", "delay", "rate", "loss", "period", "down"};
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
-      return Status::Error("unknown field '" + key + "' (known: kind, node, job, rank, duration, percent, leave)");
+      return Status::Error("unknown field '" + key + "' (known: kind, node, job, rank, duration, percent, leave, delay, rate, loss, period, down)");
     }
   }
   InjectionSpec spec;
@@ -88,15 +92,55 @@ Result<InjectionSpec> ParseInjection(const json& body) {
     if (spec.kind != "kill-rank" && spec.kind != "hang-rank" && spec.kind != "slow-rank") return Status::Error(spec.kind + " takes no 'rank'");
     spec.rank = body["rank"].get<int>();
   }
-  if (body.contains("duration")) {
-    if (!kind->lasting) return Status::Error(spec.kind + " is done at once and takes no 'duration'");
-    const json& d = body["duration"];
+  // A duration field: "30s" or a number of ms, from 0 to 24 h.
+  const auto duration = [&](const char* field, int64_t* out) -> Status {
+    const json& d = body[field];
     Result<int64_t> ms = d.is_number_integer() ? Result<int64_t>(d.get<int64_t>())
                          : d.is_string()      ? ParseDurationMs(d.get<std::string>())
-                                              : Result<int64_t>(Status::Error("'duration' must be a string like 30s or a number of ms"));
-    if (!ms.ok()) return Status::Error("'duration': " + ms.status().message());
-    if (ms.value() < 0 || ms.value() > 24 * 3600 * 1000LL) return Status::Error("'duration' must be between 0 and 24h");
-    spec.duration_ms = ms.value();
+                                              : Result<int64_t>(Status::Error("must be a string like 30s or a number of ms"));
+    if (!ms.ok()) return Status::Error(std::string("'") + field + "': " + ms.status().message());
+    if (ms.value() < 0 || ms.value() > 24 * 3600 * 1000LL) return Status::Error(std::string("'") + field + "' must be between 0 and 24h");
+    *out = ms.value();
+    return Status::Ok();
+  };
+  // Fields that only some kinds take.
+  const auto only = [&](const char* field, std::initializer_list<const char*> kinds) -> Status {
+    for (const char* k : kinds) {
+      if (spec.kind == k) return Status::Ok();
+    }
+    return Status::Error(spec.kind + " takes no '" + field + "'");
+  };
+  if (body.contains("duration")) {
+    if (!kind->lasting) return Status::Error(spec.kind + " is done at once and takes no 'duration'");
+    if (Status s = duration("duration", &spec.duration_ms); !s.ok()) return s;
+  }
+  if (body.contains("delay")) {
+    if (Status s = only("delay", {"slow-link"}); !s.ok()) return s;
+    if (Status s = duration("delay", &spec.delay_ms); !s.ok()) return s;
+    if (spec.delay_ms > 10000) return Status::Error("'delay' must be at most 10s");
+  }
+  if (body.contains("rate")) {
+    if (Status s = only("rate", {"slow-link"}); !s.ok()) return s;
+    const json& r = body["rate"];
+    Result<uint64_t> bits = r.is_number() && r.get<double>() > 0 ? Result<uint64_t>(static_cast<uint64_t>(r.get<double>() * 1e6))
+                            : r.is_string() ? ParseScaled(r.get<std::string>(), {{"kbit", 1000}, {"mbit", 1000000}, {"gbit", 1000000000}},
+                                                          1000000, "a rate (100kbit, 50mbit, 1gbit, or Mbit/s)")
+                                            : Result<uint64_t>(Status::Error("must be a rate like 50mbit or a number of Mbit/s"));
+    if (!bits.ok()) return Status::Error("'rate': " + bits.status().message());
+    if (bits.value() < 8000) return Status::Error("'rate' must be at least 8kbit");
+    spec.rate_mbit = static_cast<double>(bits.value()) / 1e6;
+  }
+  if (body.contains("loss")) {
+    if (Status s = only("loss", {"lossy-link"}); !s.ok()) return s;
+    if (!body["loss"].is_number() || body["loss"].get<double>() <= 0 || body["loss"].get<double>() > 100) {
+      return Status::Error("'loss' must be a percentage of packets above 0 and at most 100");
+    }
+    spec.loss_percent = body["loss"].get<double>();
+  }
+  for (auto [field, out] : {std::pair<const char*, int64_t*>{"period", &spec.period_ms}, {"down", &spec.down_ms}}) {
+    if (!body.contains(field)) continue;
+    if (Status s = only(field, {"flap-link"}); !s.ok()) return s;
+    if (Status s = duration(field, out); !s.ok()) return s;
   }
   if (body.contains("percent")) {
     if (spec.kind != "slow-rank") return Status::Error(spec.kind + " takes no 'percent'");
@@ -116,6 +160,17 @@ Result<InjectionSpec> ParseInjection(const json& body) {
     spec.leave_bytes = bytes.value();
   }
   if (spec.kind == "kill-controller" && spec.duration_ms == 0) spec.duration_ms = 2000;  // it comes back
+  if (spec.kind == "slow-link" && spec.delay_ms == 0 && spec.rate_mbit == 0) spec.delay_ms = 50;
+  if (spec.kind == "lossy-link" && spec.loss_percent == 0) spec.loss_percent = 10;
+  if (spec.kind == "flap-link") {
+    if (spec.period_ms == 0) spec.period_ms = 10000;
+    if (spec.down_ms == 0) spec.down_ms = std::min<int64_t>(2000, spec.period_ms / 2);
+    if (spec.down_ms >= spec.period_ms) return Status::Error("'down' must be shorter than 'period'");
+  }
+  // The node's agent is cut off too: no heal could reach it, so it heals itself.
+  if (spec.kind == "partition-node" && spec.duration_ms == 0) {
+    return Status::Error("partition-node needs a 'duration': the partition keeps any heal from reaching the node");
+  }
   return spec;
 }
 
@@ -128,6 +183,9 @@ json ToJson(const InjectionSpec& spec) {
   if (kind && kind->lasting) j["duration_ms"] = spec.duration_ms;
   if (spec.kind == "slow-rank") j["percent"] = spec.percent;
   if (spec.kind == "fill-disk") j["leave_bytes"] = spec.leave_bytes;
+  if (spec.kind == "slow-link") j.update({{"delay_ms", spec.delay_ms}, {"rate_mbit", spec.rate_mbit}});
+  if (spec.kind == "lossy-link") j["loss_percent"] = spec.loss_percent;
+  if (spec.kind == "flap-link") j.update({{"period_ms", spec.period_ms}, {"down_ms", spec.down_ms}});
   return j;
 }
 

@@ -39,9 +39,14 @@ struct InjectionSpec {
   int64_t duration_ms = 0;  // lasting kinds: 0 holds until healed
   int percent = 100;        // slow-rank: each unit of work takes (100 + percent)% of its time
   uint64_t leave_bytes = 0; // fill-disk: free bytes left on the database's filesystem
+  int64_t delay_ms = 0;     // slow-link: added each way
+  double rate_mbit = 0;     // slow-link: each way (0: no limit)
+  double loss_percent = 0;  // lossy-link: of packets each way
+  int64_t period_ms = 0, down_ms = 0;  // flap-link: down for down_ms of every period_ms
 };
 
-// From a request body ({"kind", "node", "job", "rank", "duration", "percent", "leave"});
+// From a request body ({"kind", "node", "job", "rank", "duration", "percent", "leave",
+// "delay", "rate", "loss", "period", "down"});
 // an error names the field and what it must be.
 Result<InjectionSpec> ParseInjection(const nlohmann::json& body);
 nlohmann::json ToJson(const InjectionSpec& spec);

@@ -41,7 +41,7 @@ ScenarioFault ParseFault(StrictJson& in) {
     if (in.Has(key)) injection[key] = in.Raw(key);
   }
   if (in.Has("for")) injection["duration"] = in.Raw("for");
-  for (const char* key : {"percent", "leave"}) {
+  for (const char* key : {"percent", "leave", "delay", "rate", "loss", "period", "down"}) {
     if (in.Has(key)) injection[key] = in.Raw(key);
   }
   auto spec = ParseInjection(injection);
@@ -66,6 +66,10 @@ Scenario ParseScenario(const json& doc) {
   Scenario s;
   s.name = in.RequiredString("name");
   StrictJson cluster = in.Object("cluster");
+  if (cluster.Has("netns")) {
+    if (!cluster.Raw("netns").is_boolean()) cluster.Fail("netns", "must be true or false");
+    s.cluster["netns"] = cluster.Raw("netns");
+  }
   for (const char* key : kClusterKeys) {
     if (!cluster.Has(key)) continue;
     const json v = cluster.Raw(key);
@@ -136,6 +140,11 @@ std::vector<ScenarioFault> PoissonSchedule(const PoissonFaults& poisson) {
       f.injection["percent"] = 300;
     }
     if (kind == "kill-controller") f.injection["duration"] = 2000;
+    // Link faults (a cluster with netns): long enough to be felt, short of an eviction.
+    if (kind == "slow-link") f.injection.update({{"duration", 60000}, {"delay", "20ms"}});
+    if (kind == "lossy-link") f.injection.update({{"duration", 60000}, {"loss", 5}});
+    if (kind == "flap-link") f.injection.update({{"duration", 30000}, {"period", "10s"}, {"down", "1s"}});
+    if (kind == "partition-node") f.injection["duration"] = 20000;
     faults.push_back(std::move(f));
   }
   return faults;

@@ -63,7 +63,8 @@ class FaultInjectorTest : public ::testing::Test {
           std::lock_guard<std::mutex> lock(mu_);
           events_.push_back(std::move(event));
         },
-        [this] { died_ = true; }});
+        [this] { died_ = true; },
+        "", ""});  // no link of its own: link faults are refused
   }
   void TearDown() override {
     injector_.reset();  // heals what lasts (SIGCONT), as an agent that stops does
@@ -204,6 +205,15 @@ TEST_F(FaultInjectorTest, UnknownKindsAndMissingIdsAreRefused) {
   EXPECT_EQ(unknown.status().message(), "this agent cannot inject 'melt-gpu'");
   EXPECT_FALSE(injector_->Apply({{"kind", "kill-rank"}}).ok());
   EXPECT_TRUE(WaitState(ranks_[0].pid, [](char s) { return s == 'S'; })) << "nothing was done";
+}
+
+TEST_F(FaultInjectorTest, ALinkFaultOnANodeWithoutALinkOfItsOwnIsRefused) {
+  // This fixture's agent names no interface, as on a loopback cluster where every node
+  // shares one (tests/e2e/netns_e2e_test.cpp has nodes with links of their own).
+  auto slow = injector_->Apply({{"id", "inj-1"}, {"kind", "slow-link"}, {"delay_ms", 10}});
+  ASSERT_FALSE(slow.ok());
+  EXPECT_NE(slow.status().message().find("cluster up --netns"), std::string::npos) << slow.status().message();
+  EXPECT_TRUE(injector_->Active().empty()) << "nothing is left in force";
 }
 
 }  // namespace

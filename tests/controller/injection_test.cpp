@@ -38,14 +38,16 @@ TEST(InjectionSpecTest, AValidRequestIsReadWithItsDefaults) {
 TEST(InjectionSpecTest, BadRequestsNameTheFieldAndWhatItMustBe) {
   EXPECT_EQ(Error(json::array()), "an injection is a JSON object");
   EXPECT_EQ(Error({{"node", "n"}}),
-            "'kind' must be one of kill-rank, kill-node, hang-rank, slow-rank, corrupt-fragment, fill-disk, kill-controller");
+            "'kind' must be one of kill-rank, kill-node, hang-rank, slow-rank, corrupt-fragment, slow-link, lossy-link, "
+            "partition-node, flap-link, fill-disk, kill-controller");
   EXPECT_EQ(Error({{"kind", "melt"}, {"node", "n"}}),
-            "'kind' must be one of kill-rank, kill-node, hang-rank, slow-rank, corrupt-fragment, fill-disk, kill-controller; not 'melt'");
+            "'kind' must be one of kill-rank, kill-node, hang-rank, slow-rank, corrupt-fragment, slow-link, lossy-link, "
+            "partition-node, flap-link, fill-disk, kill-controller; not 'melt'");
   EXPECT_EQ(Error({{"kind", "fill-disk"}, {"node", "n"}}), "fill-disk takes no 'node'");
   EXPECT_EQ(Error({{"kind", "fill-disk"}, {"leave", "lots"}}), "'leave': 'lots' is not a size (4096, 64MiB, 1GiB)");
   EXPECT_EQ(Error({{"kind", "kill-rank"}}), "'node' is required for kill-rank");
   EXPECT_EQ(Error({{"kind", "kill-rank"}, {"node", "n"}, {"speed", 1}}),
-            "unknown field 'speed' (known: kind, node, job, rank, duration, percent, leave)");
+            "unknown field 'speed' (known: kind, node, job, rank, duration, percent, leave, delay, rate, loss, period, down)");
   EXPECT_EQ(Error({{"kind", "kill-rank"}, {"node", "n"}, {"duration", "5s"}}), "kill-rank is done at once and takes no 'duration'");
   EXPECT_EQ(Error({{"kind", "hang-rank"}, {"node", "n"}, {"duration", "5 parsecs"}}),
             "'duration': '5 parsecs' is not a duration (500ms, 30s, 2m, 1h)");
@@ -56,6 +58,41 @@ TEST(InjectionSpecTest, BadRequestsNameTheFieldAndWhatItMustBe) {
             "'percent' must be a whole number from 1 to 1000 (extra time of each unit of work)");
   EXPECT_EQ(Error({{"kind", "hang-rank"}, {"node", "n"}, {"percent", 50}}), "hang-rank takes no 'percent'");
   EXPECT_EQ(Error({{"kind", "kill-rank"}, {"node", ""}}), "'node' must be a non-empty string");
+}
+
+TEST(InjectionSpecTest, LinkFaultsTakeTheirShapeWithDefaults) {
+  auto slow = ParseInjection({{"kind", "slow-link"}, {"node", "n"}, {"delay", "20ms"}, {"rate", "50mbit"}, {"duration", "1m"}});
+  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  EXPECT_EQ(ToJson(slow.value()),
+            json({{"kind", "slow-link"}, {"node", "n"}, {"duration_ms", 60000}, {"delay_ms", 20}, {"rate_mbit", 50.0}}));
+  EXPECT_EQ(ParseInjection({{"kind", "slow-link"}, {"node", "n"}})->delay_ms, 50) << "a slow link with nothing said is 50 ms slower";
+  EXPECT_EQ(ParseInjection({{"kind", "slow-link"}, {"node", "n"}, {"rate", 2.5}})->rate_mbit, 2.5) << "a bare number is Mbit/s";
+  EXPECT_EQ(ParseInjection({{"kind", "slow-link"}, {"node", "n"}, {"rate", "800kbit"}})->rate_mbit, 0.8);
+  EXPECT_EQ(ParseInjection({{"kind", "slow-link"}, {"node", "n"}, {"rate", "800kbit"}})->delay_ms, 0) << "a rate alone adds no delay";
+  EXPECT_EQ(ParseInjection({{"kind", "lossy-link"}, {"node", "n"}})->loss_percent, 10);
+  EXPECT_EQ(ParseInjection({{"kind", "lossy-link"}, {"node", "n"}, {"loss", 0.5}})->loss_percent, 0.5);
+  auto flap = ParseInjection({{"kind", "flap-link"}, {"node", "n"}});
+  ASSERT_TRUE(flap.ok());
+  EXPECT_EQ(flap->period_ms, 10000);
+  EXPECT_EQ(flap->down_ms, 2000);
+  EXPECT_EQ(ParseInjection({{"kind", "flap-link"}, {"node", "n"}, {"period", "2s"}})->down_ms, 1000) << "down at most half the period";
+  EXPECT_EQ(ParseInjection({{"kind", "partition-node"}, {"node", "n"}, {"duration", "10s"}})->duration_ms, 10000);
+}
+
+TEST(InjectionSpecTest, BadLinkFaultsAreRefusedByName) {
+  EXPECT_EQ(Error({{"kind", "partition-node"}, {"node", "n"}}),
+            "partition-node needs a 'duration': the partition keeps any heal from reaching the node");
+  EXPECT_EQ(Error({{"kind", "slow-link"}, {"node", "n"}, {"loss", 5}}), "slow-link takes no 'loss'");
+  EXPECT_EQ(Error({{"kind", "hang-rank"}, {"node", "n"}, {"delay", "5ms"}}), "hang-rank takes no 'delay'");
+  EXPECT_EQ(Error({{"kind", "lossy-link"}, {"node", "n"}, {"period", "5s"}}), "lossy-link takes no 'period'");
+  EXPECT_EQ(Error({{"kind", "slow-link"}, {"node", "n"}, {"delay", "11s"}}), "'delay' must be at most 10s");
+  EXPECT_EQ(Error({{"kind", "slow-link"}, {"node", "n"}, {"rate", "fast"}}), "'rate': 'fast' is not a rate (100kbit, 50mbit, 1gbit, or Mbit/s)");
+  EXPECT_EQ(Error({{"kind", "slow-link"}, {"node", "n"}, {"rate", "1kbit"}}), "'rate' must be at least 8kbit");
+  EXPECT_EQ(Error({{"kind", "lossy-link"}, {"node", "n"}, {"loss", 150}}), "'loss' must be a percentage of packets above 0 and at most 100");
+  EXPECT_EQ(Error({{"kind", "lossy-link"}, {"node", "n"}, {"loss", "lots"}}), "'loss' must be a percentage of packets above 0 and at most 100");
+  EXPECT_EQ(Error({{"kind", "flap-link"}, {"node", "n"}, {"period", "2s"}, {"down", "3s"}}), "'down' must be shorter than 'period'");
+  EXPECT_EQ(Error({{"kind", "flap-link"}, {"node", "n"}, {"down", "soon"}}), "'down': 'soon' is not a duration (500ms, 30s, 2m, 1h)");
+  EXPECT_EQ(Error({{"kind", "slow-link"}}), "'node' is required for slow-link");
 }
 
 TEST(InjectionSpecTest, DurationsAndSizesReadAsOperatorsWriteThem) {
@@ -229,6 +266,11 @@ TEST(CtlInjectTest, FlagsBecomeTheRequestAndBadNumbersAreRefused) {
   auto bad = InjectionRequest("hang-rank", {{"rank", "two"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "--rank takes a whole number, not 'two'");
+  auto link = InjectionRequest("slow-link", {{"node", "node-02"}, {"delay", "20ms"}, {"rate", "50mbit"}});
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link.value(), json({{"kind", "slow-link"}, {"node", "node-02"}, {"delay", "20ms"}, {"rate", "50mbit"}}));
+  EXPECT_EQ(InjectionRequest("lossy-link", {{"loss", "2.5"}}).value()["loss"], 2.5);
+  EXPECT_EQ(InjectionRequest("lossy-link", {{"loss", "2.5%"}}).status().message(), "--loss takes a percentage above 0, not '2.5%'");
 }
 
 TEST(CtlInjectTest, TheTableSaysWhatWasHitAndWhatBecameOfIt) {
