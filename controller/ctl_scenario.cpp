@@ -156,9 +156,17 @@ void Repair(const ClusterUpOptions& up, http::Client& client) {
     std::fflush(stdout);
     ClusterUp(up);  // starts what is missing, waits for it to register
   }
+  const json injections = Get(client, "/v1/injections").value("injections", json::array());
   for (const auto& n : nodes) {
     if (n.value("health", std::string()) != "isolated") continue;
     const std::string name = n.value("name", std::string());
+    // The repair mends what was injected too: a slow link still in force would make the
+    // readmitted node the next spare's fault.
+    for (const auto& i : injections) {
+      if (i.value("node", std::string()) == name && i.value("state", std::string()) == "active") {
+        client.Send("POST", "/v1/injections/" + http::UrlEncode(i.value("id", std::string())) + "/heal", "{}");
+      }
+    }
     client.Send("POST", "/v1/nodes/" + http::UrlEncode(name) + "/readmit", json{{"as", "spare"}, {"reason", "repaired during the soak"}}.dump());
     std::printf("repaired %s: readmitted as a spare\n", name.c_str());
   }
