@@ -379,7 +379,9 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     case RecoveryPhase::kFence: {
       for (const auto& name : r.culprits) {
         auto n = nodes_.find(name);
-        if (n == nodes_.end()) continue;
+        // A recovery started over keeps its first culprits, already out of the placement:
+        // fencing them again would isolate a node readmitted since (seen in the soak).
+        if (n == nodes_.end() || !Contains(job.placement, name)) continue;
         Apply(n->second, r.isolate ? NodeInput::kIsolate : NodeInput::kDrain, why, true, now_wall_ms);
       }
       EnterPhase(job, RecoveryPhase::kStop, now_wall_ms);
@@ -513,6 +515,7 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     case RecoveryPhase::kRestore: {
       if (in_phase_ms >= options_.restore_timeout_ms) {
         Recovery again = r;
+        again.culprits.clear();  // nothing new is blamed; the last culprits are out of the placement
         again.reason = "no step within " + std::to_string(options_.restore_timeout_ms / 1000) + " s of the relaunch";
         again.marks.clear();
         again.fault_ms = 0;
@@ -522,6 +525,7 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
       if (rt.failed_exit_mono_ms && now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms) {
         Recovery again = r;
         again.trigger = "exit";
+        again.culprits.clear();  // no verdict names a node: fence no one (the soak saw a readmitted node fenced)
         again.reason = "during recovery: " + rt.failed_exit_reason;
         again.marks.clear();
         again.fault_ms = 0;

@@ -312,6 +312,29 @@ TEST(JobRecoveryTest, AShrinkPlanComposesAndSpreadsTheDroppedRanks) {
   EXPECT_EQ(twice.reads, (std::map<int, std::vector<int>>{{0, {0, 4}}, {1, {2, 5}}, {2, {1, 6}}, {3, {3, 7}}}));
 }
 
+// Seen in the soak: a rank of the relaunch killed while it restored; the attempt's exit
+// started the recovery over, which fenced the first culprit again, readmitted by then.
+TEST(JobRecoveryTest, AnExitDuringTheRestoreFencesNoOneAgain) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
+  RegisterNodes(c);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n2", 1, 100);
+  AckStops(c, 1200);
+  Ack(c, *Newest(c, "n1", "launch_job"), 1300);
+  ASSERT_EQ(c.Job("job-000001")["recovery"]["phase"], "restore");
+  c.NodeAction("n2", NodeInput::kReadmit, "repaired", 1400);
+  AgentEvent(c, "n1", "job.exited", {{"job", "job-000001"}, {"attempt", 2}, {"exit_code", 137}}, 1500);
+  c.DriveJobs(4000, 4000);
+  const json job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["trigger"], "exit") << job.dump();
+  EXPECT_EQ(job["recovery"]["culprits"], json::array()) << "no verdict names a node";
+  EXPECT_EQ(c.Node("n2", 4000)["health"], "healthy") << "the first culprit, readmitted, stays so";
+}
+
 TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
   auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
   Cluster c(store->get(), Options(), "i1");
