@@ -81,7 +81,7 @@ Local cluster (a controller and agents as processes on this machine):
              [--missed-beats N] [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
              [--db-size SIZE]   the database on a filesystem of its own, for fill-disk (root)
              [--netns]          every node in a network namespace of its own, joined by a bridge:
-                                real links for link faults (root; refused clearly where not allowed)
+                                real links for link faults (root; where not allowed it says why and runs on loopback)
   cluster status [--dir DIR]
   cluster down [--dir DIR]
 
