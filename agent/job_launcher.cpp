@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/mpirun_output.h"
 #include "agent/spawn.h"
 #include "common/clock.h"
 
@@ -116,6 +117,7 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
   };
   bool first_step_seen = false;
   std::string last_step_line;
+  json first_death;  // the first rank death mpirun reported
   char* line = nullptr;
   size_t cap = 0;
   ssize_t n;
@@ -142,6 +144,8 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
       event("job.restored", {{"step", std::strtoll(text.c_str() + at + 14, nullptr, 10)}, {"line", text}});
     } else if (text.find("nothing restored from memory") != std::string::npos) {
       event("job.restored", {{"step", nullptr}, {"line", text}});
+    } else if (auto death = ParseMpirunRankDeath(text); death && first_death.is_null()) {
+      first_death = {{"rank", death->rank}, {"pid", death->pid}, {"node", death->node}, {"signal", death->signal}};
     }
   }
   std::free(line);
@@ -156,6 +160,7 @@ void JobLauncher::Watch(std::string job, int attempt, pid_t pid, int out_fd, std
                  {"log", log_path}};
   json last = json::parse(last_step_line, nullptr, false);
   if (last.is_object()) detail["last"] = last;
+  if (!first_death.is_null()) detail["rank_died"] = first_death;  // mpirun's word on which rank went first
   event("job.exited", detail);
 }
 

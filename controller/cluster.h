@@ -223,6 +223,7 @@ class Cluster {
     uint64_t launch_command = 0;
     int64_t failed_exit_mono_ms = 0;  // the launch exited with an error, no verdict yet
     std::string failed_exit_reason;
+    std::string failed_exit_node;  // the node of the rank mpirun saw die first ("" none named)
   };
   void JobVerdict(const diagnostics::Verdict& v, const std::string& incident, int64_t now_wall_ms);
   void JobAnomaly(JobRecord& job, const std::string& node, const nlohmann::json& detail, int64_t now_wall_ms);

@@ -176,11 +176,22 @@ void Cluster::JobAgentEvent(const std::string& node, const json& event, int64_t 
       rt.failed_exit_mono_ms = last_mono_ms_;
       rt.failed_exit_reason = signal ? "the launch was killed by signal " + std::to_string(signal)
                                      : "the job exited with code " + std::to_string(code);
+      // mpirun names the first rank that died. It is the only witness to a rank that died
+      // before its hook registered (in MPI_Init or its restore), so no verdict will come.
+      const json died = d.value("rank_died", json());
+      rt.failed_exit_node.clear();
+      if (died.is_object() && died.value("node", json()).is_string() && Contains(job.placement, died["node"].get<std::string>())) {
+        rt.failed_exit_node = died["node"];
+        rt.failed_exit_reason += "; mpirun saw rank " + died.value("rank", json()).dump() + " on " + rt.failed_exit_node +
+                                 " die first, of signal " + died.value("signal", json()).dump();
+      }
       StoreJob(job, {});
     }
   } else if (job.state == "recovering" && job.recovery->phase == RecoveryPhase::kRestore) {
     if (kind == "agent.job.restored" && !MarkTime(*job.recovery, "restored")) {
       job.recovery->marks.emplace_back("restored", at);
+      const json step = d.value("step", json());
+      job.recovery->restored_step = step.is_number_integer() ? step.get<int64_t>() : 0;  // null: nothing restored
       StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.recovery"}, {"job", job.id}, {"phase", "restored"},
                       {"step", d.value("step", json())}}});
     } else if (kind == "agent.job.first_step") {
@@ -285,7 +296,12 @@ void Cluster::DriveJobs(int64_t now_wall_ms, int64_t now_mono_ms) {
           now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms) {
         Recovery r;
         r.trigger = "exit";
-        r.reason = rt.failed_exit_reason + "; no verdict names a node: restarting in place";
+        if (rt.failed_exit_node.empty()) {
+          r.reason = rt.failed_exit_reason + "; no verdict names a node: restarting in place";
+        } else {
+          r.culprits = {rt.failed_exit_node};
+          r.reason = rt.failed_exit_reason + "; no verdict names a node, so mpirun's is fenced";
+        }
         StartRecovery(job, r, now_wall_ms);
       }
     }
@@ -321,6 +337,7 @@ void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, i
   JobRuntime& rt = job_runtime_[job.id];
   rt.launch_command = c.id;
   rt.failed_exit_mono_ms = 0;
+  rt.failed_exit_node.clear();
 }
 
 // --- recovery -------------------------------------------------------------------------
@@ -379,10 +396,12 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     case RecoveryPhase::kFence: {
       for (const auto& name : r.culprits) {
         auto n = nodes_.find(name);
-        // A recovery started over keeps its first culprits, already out of the placement:
-        // fencing them again would isolate a node readmitted since (seen in the soak).
-        if (n == nodes_.end() || !Contains(job.placement, name)) continue;
+        // A recovery started over keeps its first culprits, fenced and out of the placement:
+        // fencing them again would isolate a node readmitted since, even one placed again
+        // as a spare (seen in the soak).
+        if (n == nodes_.end() || !Contains(job.placement, name) || Contains(r.fenced, name)) continue;
         Apply(n->second, r.isolate ? NodeInput::kIsolate : NodeInput::kDrain, why, true, now_wall_ms);
+        r.fenced.push_back(name);
       }
       EnterPhase(job, RecoveryPhase::kStop, now_wall_ms);
       return AdvanceRecovery(job, now_wall_ms, now_mono_ms);
@@ -514,18 +533,20 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
     }
     case RecoveryPhase::kRestore: {
       if (in_phase_ms >= options_.restore_timeout_ms) {
-        Recovery again = r;
-        again.culprits.clear();  // nothing new is blamed; the last culprits are out of the placement
+        Recovery again = r;  // nothing new is blamed; the culprits fenced stay fenced, and are not fenced again
         again.reason = "no step within " + std::to_string(options_.restore_timeout_ms / 1000) + " s of the relaunch";
         again.marks.clear();
         again.fault_ms = 0;
         StartRecovery(job, again, now_wall_ms);
         return;
       }
-      if (rt.failed_exit_mono_ms && now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms) {
-        Recovery again = r;
+      // A relaunched rank that dies before its hook registered leaves no verdict: mpirun's
+      // word on which one died first is all there is, and waiting for more gains nothing.
+      const bool named = !rt.failed_exit_node.empty();
+      if (rt.failed_exit_mono_ms && (named || now_mono_ms - rt.failed_exit_mono_ms >= options_.unattributed_exit_wait_ms)) {
+        Recovery again = r;  // the culprits fenced stay fenced, and are not fenced again
         again.trigger = "exit";
-        again.culprits.clear();  // no verdict names a node: fence no one (the soak saw a readmitted node fenced)
+        if (named && !Contains(again.culprits, rt.failed_exit_node)) again.culprits.push_back(rt.failed_exit_node);
         again.reason = "during recovery: " + rt.failed_exit_reason;
         again.marks.clear();
         again.fault_ms = 0;

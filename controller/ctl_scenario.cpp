@@ -99,6 +99,12 @@ bool Ended(const json& job) {
   return s == "succeeded" || s == "failed" || s == "cancelled";
 }
 
+// The job is recovering and its recovery is in this phase.
+bool InPhase(const json& job, const std::string& phase) {
+  return job.value("state", std::string()) == "recovering" && job.contains("recovery") && job["recovery"].is_object() &&
+         Text(job["recovery"], "phase") == phase;
+}
+
 // Injects one fault: through the controller, or (kill-controller) struck by this tool.
 json Inject(http::Client& client, const json& body, const std::string& dir, const std::string& bin_dir) {
   auto r = client.Send("POST", "/v1/injections", body.dump());
@@ -281,6 +287,8 @@ int ScenarioRun(const std::string& file, const ScenarioRunOptions& o) {
       if (fault.at_step) {
         const json point = progress.value("recovery_point", json());
         if (point.is_number() && point.get<uint64_t>() >= *fault.at_step) break;
+      } else if (!fault.during.empty()) {
+        if (InPhase(job, fault.during)) break;
       } else if (MonotonicMs() - last_mark >= fault.after_ms) {
         break;
       }
@@ -301,6 +309,15 @@ int ScenarioRun(const std::string& file, const ScenarioRunOptions& o) {
       if (Ended(job)) break;
       if (job.value("state", std::string()) != "running") continue;
       body["node"] = AnyNode(job, rng);
+      f.injected_ms = WallMs();
+      f.record = Inject(client, body, up.dir, o.bin_dir);
+    }
+    // A fault timed by a recovery phase may come before the relaunch's ranks exist: it
+    // strikes again, at the same node, for as long as the phase lasts.
+    for (int tries = 0; !fault.during.empty() && tries < 100 && Text(f.record, "state") == "failed" && MonotonicMs() < deadline; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      job = Get(client, "/v1/jobs/" + id);
+      if (!InPhase(job, fault.during)) break;
       f.injected_ms = WallMs();
       f.record = Inject(client, body, up.dir, o.bin_dir);
     }

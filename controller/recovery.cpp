@@ -59,6 +59,7 @@ nlohmann::json ToJson(const Recovery& r) {
   return {{"phase", RecoveryPhaseName(r.phase)},
           {"trigger", r.trigger},
           {"culprits", r.culprits},
+          {"fenced", r.fenced},
           {"isolate", r.isolate},
           {"reason", r.reason},
           {"incident", r.incident},
@@ -67,6 +68,7 @@ nlohmann::json ToJson(const Recovery& r) {
           {"detected_ms", r.detected_ms},
           {"marks", marks},
           {"restore_step", r.restore_step ? nlohmann::json(*r.restore_step) : nlohmann::json()},
+          {"restored_step", r.restored_step ? nlohmann::json(*r.restored_step) : nlohmann::json()},
           {"waiting_for", r.waiting_for},
           {"reshard", r.reshard ? ToJson(*r.reshard) : nlohmann::json()},
           {"mttr_ms", MttrBreakdown(r)}};
@@ -77,6 +79,7 @@ Recovery RecoveryFromJson(const nlohmann::json& j) {
   r.phase = RecoveryPhaseFromName(j.at("phase").get<std::string>());
   r.trigger = j.at("trigger").get<std::string>();
   r.culprits = j.at("culprits").get<std::vector<std::string>>();
+  r.fenced = j.value("fenced", std::vector<std::string>{});
   r.isolate = j.at("isolate").get<bool>();
   r.reason = j.at("reason").get<std::string>();
   r.incident = j.at("incident").get<std::string>();
@@ -85,6 +88,7 @@ Recovery RecoveryFromJson(const nlohmann::json& j) {
   r.detected_ms = j.at("detected_ms").get<int64_t>();
   for (const auto& m : j.at("marks")) r.marks.emplace_back(m.at("what").get<std::string>(), m.at("time_ms").get<int64_t>());
   if (!j.at("restore_step").is_null()) r.restore_step = j["restore_step"].get<uint64_t>();
+  if (j.contains("restored_step") && j["restored_step"].is_number()) r.restored_step = j["restored_step"].get<int64_t>();
   r.waiting_for = j.value("waiting_for", "");
   if (j.contains("reshard") && j["reshard"].is_object()) {
     Reshard s;

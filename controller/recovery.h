@@ -47,6 +47,7 @@ struct Recovery {
   RecoveryPhase phase = RecoveryPhase::kFence;
   std::string trigger;                // "verdict", "exit", "operator", "drain"
   std::vector<std::string> culprits;  // nodes to fence and replace (a second fault adds one)
+  std::vector<std::string> fenced;    // the culprits this recovery has fenced: a start-over fences only the others
   bool isolate = true;                // false for a drain: the node is drained, not isolated
   std::string reason;
   std::string incident;               // the incident behind it, if any
@@ -55,6 +56,7 @@ struct Recovery {
   int64_t detected_ms = 0;            // when the controller decided to recover
   std::vector<std::pair<std::string, int64_t>> marks;  // phase entered / milestone, wall ms
   std::optional<uint64_t> restore_step;  // the recovery point the relaunch restores
+  std::optional<int64_t> restored_step;  // what the first rank to say so restored (0: nothing, it started over)
   std::string waiting_for;               // what the current phase waits on, for operators
   std::optional<Reshard> reshard;        // set when the job shrank
 };

@@ -7,6 +7,7 @@
 
 #include "common/strict_json.h"
 #include "controller/injection.h"
+#include "controller/recovery.h"
 
 namespace bulwark::controller {
 namespace {
@@ -22,9 +23,20 @@ const char* const kClusterKeys[] = {"nodes", "spares", "nodes_per_rack", "heartb
 
 ScenarioFault ParseFault(StrictJson& in) {
   ScenarioFault f;
-  const bool has_step = in.Has("at_step"), has_after = in.Has("after");
-  if (has_step == has_after) in.Fail("at_step", "give exactly one of at_step (a protected step) and after (a duration)");
-  if (has_step) f.at_step = static_cast<uint64_t>(in.RequiredInt("at_step", 0, INT64_MAX));
+  const int triggers = int(in.Has("at_step")) + int(in.Has("after")) + int(in.Has("during"));
+  if (triggers != 1) {
+    in.Fail("at_step", "give exactly one of at_step (a protected step), after (a duration) and during (a recovery phase)");
+  }
+  if (in.Has("at_step")) f.at_step = static_cast<uint64_t>(in.RequiredInt("at_step", 0, INT64_MAX));
+  if (in.Has("during")) {
+    f.during = in.RequiredString("during");
+    try {
+      RecoveryPhaseFromName(f.during);
+    } catch (const std::invalid_argument&) {
+      in.Fail("during", "must be a recovery phase: fence, stop, spare, relaunch or restore, not '" + f.during + "'");
+    }
+  }
+  const bool has_after = in.Has("after");
   if (has_after) {
     auto ms = ParseDurationMs(in.RequiredString("after"));
     if (!ms.ok()) in.Fail("after", ms.status().message());
@@ -34,6 +46,7 @@ ScenarioFault ParseFault(StrictJson& in) {
   f.verdict = expect.String("verdict", "");
   f.culprit = expect.String("culprit", "");
   f.recovery = expect.Bool("recovery", true);  // a fault with no word on it must be recovered from
+  if (expect.Has("steps_lost")) f.max_steps_lost = expect.Int("steps_lost", 0, 0, INT64_MAX);
   expect.Finish();
   // The rest is the injection itself, checked as the controller will check it.
   json injection = json::object();
@@ -222,6 +235,9 @@ RunResult JudgeRun(const Scenario& scenario, const RunSeen& seen) {
     }
     if (recovery) {
       const json& rec = recoveries[*recovery];
+      // No incident (a rank that died before its hook registered: only mpirun saw it): the
+      // recovery's culprits are who was blamed.
+      if (!incident) r.blamed = rec.value("culprits", std::vector<std::string>{});
       r.mttr_ms = rec.contains("mttr_ms") && rec["mttr_ms"].is_object() ? Number(rec["mttr_ms"], "total") : 0;
       // The controller's MTTR starts when it saw the fault; the job lost time from the
       // moment it was injected to its first step after the restore.
@@ -229,8 +245,14 @@ RunResult JudgeRun(const Scenario& scenario, const RunSeen& seen) {
       for (const auto& m : rec.value("marks", json::array())) {
         if (Text(m, "what") == "first_step" && Number(m, "time_ms") > at) r.repair_ms = Number(m, "time_ms") - at;
       }
-      if (rec.contains("restore_step") && rec["restore_step"].is_number() && seen_fault.record.contains("step_at_injection")) {
-        r.steps_lost = std::max<int64_t>(0, Number(seen_fault.record, "step_at_injection") - rec["restore_step"].get<int64_t>());
+      // What the ranks restored, where they said (0: nothing, they started over), counts
+      // over what the controller asked them to restore.
+      const char* restored = rec.contains("restored_step") && rec["restored_step"].is_number() ? "restored_step" : "restore_step";
+      if (rec.contains(restored) && rec[restored].is_number()) {
+        if (std::string(restored) == "restored_step") r.restored_step = rec[restored].get<int64_t>();
+        if (seen_fault.record.contains("step_at_injection")) {
+          r.steps_lost = std::max<int64_t>(0, Number(seen_fault.record, "step_at_injection") - rec[restored].get<int64_t>());
+        }
       }
       if (used_recoveries.insert(*recovery).second) {  // a shared recovery's time counts once
         total_repair_ms += r.repair_ms.value_or(0);
@@ -242,6 +264,10 @@ RunResult JudgeRun(const Scenario& scenario, const RunSeen& seen) {
     }
     if (!want.culprit.empty() && std::find(r.blamed.begin(), r.blamed.end(), want.culprit) == r.blamed.end()) {
       r.problems.push_back("culprit " + want.culprit + " expected, " + (r.blamed.empty() ? "none was blamed" : "blamed " + json(r.blamed).dump()));
+    }
+    if (want.max_steps_lost && r.mttr_ms && r.steps_lost.value_or(INT64_MAX) > *want.max_steps_lost) {
+      r.problems.push_back("at most " + std::to_string(*want.max_steps_lost) + " steps lost expected, " +
+                           (r.steps_lost ? std::to_string(*r.steps_lost) + " were" : std::string("the steps lost are unknown")));
     }
     if (want.recovery == true && !r.mttr_ms) r.problems.push_back("no recovery followed");
     if (want.recovery == false && r.mttr_ms) r.problems.push_back("a recovery followed, none was expected");
@@ -289,6 +315,7 @@ json RunResult::ToJson() const {
     j["detect_ms"] = f.detect_ms ? json(*f.detect_ms) : json();
     j["mttr_ms"] = f.mttr_ms ? json(*f.mttr_ms) : json();
     j["repair_ms"] = f.repair_ms ? json(*f.repair_ms) : json();
+    j["restored_step"] = f.restored_step ? json(*f.restored_step) : json();
     j["steps_lost"] = f.steps_lost ? json(*f.steps_lost) : json();
     faults_json.push_back(std::move(j));
   }

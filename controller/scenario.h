@@ -24,10 +24,12 @@ namespace bulwark::controller {
 struct ScenarioFault {
   nlohmann::json injection;         // the POST /v1/injections body: kind, node, job, rank, duration…
   std::optional<uint64_t> at_step;  // when the job's recovery point reaches this step, or
+  std::string during;               // when the job's recovery enters this phase ("restore"…), or
   int64_t after_ms = 0;             // this long after the previous fault (or the job's start)
   std::string verdict;              // expected verdict class ("" not checked)
   std::string culprit;              // expected blamed node ("" not checked)
   std::optional<bool> recovery = true;  // a recovery of the job must follow it, or must not (unset: either)
+  std::optional<int64_t> max_steps_lost;  // at most this many steps redone (unset: not checked)
 };
 
 // Faults drawn instead of listed: exponential gaps with the given mean until `duration`,
@@ -77,10 +79,11 @@ struct FaultResult {
   std::string kind, node;
   bool applied = false;
   std::string verdict;                  // of the first incident after it ("" none)
-  std::vector<std::string> blamed;      // its nodes
+  std::vector<std::string> blamed;      // its nodes (no incident: its recovery's culprits)
   std::optional<int64_t> detect_ms;     // injection → incident
   std::optional<int64_t> mttr_ms;       // of the recovery that followed, as the controller measures it
   std::optional<int64_t> repair_ms;     // injection → the job's first step after that recovery
+  std::optional<int64_t> restored_step;  // what the ranks restored (0: nothing, they started over)
   std::optional<int64_t> steps_lost;    // steps done before the fault and done again
   std::vector<std::string> problems;    // unmet expectations, in words
 };

@@ -138,6 +138,7 @@ TEST(JobRecoveryTest, ACrashIsRecoveredOnTheSpareThroughEveryPhase) {
   EXPECT_EQ(mttr["total"], 2000);
   EXPECT_EQ(mttr["restore"], 700);
   EXPECT_EQ(mttr["first_step"], 100);
+  EXPECT_EQ(job["recoveries"][0]["restored_step"], 41) << "what the ranks said they restored";
 
   AgentEvent(c, "n1", "job.exited", {{"job", "job-000001"}, {"attempt", 2}, {"exit_code", 0}, {"last", {{"step", 100}}}}, 5000);
   job = c.Job("job-000001");
@@ -331,8 +332,49 @@ TEST(JobRecoveryTest, AnExitDuringTheRestoreFencesNoOneAgain) {
   c.DriveJobs(4000, 4000);
   const json job = c.Job("job-000001");
   EXPECT_EQ(job["recovery"]["trigger"], "exit") << job.dump();
-  EXPECT_EQ(job["recovery"]["culprits"], json::array()) << "no verdict names a node";
+  EXPECT_EQ(job["recovery"]["culprits"], json::array({"n2"})) << "no verdict names a new node; the first culprit stays on record";
+  EXPECT_EQ(job["recovery"]["fenced"], json::array({"n2"}));
   EXPECT_EQ(c.Node("n2", 4000)["health"], "healthy") << "the first culprit, readmitted, stays so";
+}
+
+// A relaunched rank killed before its hook registered (in MPI_Init or its restore) leaves no
+// ring and no verdict; mpirun names it when the job exits. The recovery starts over at once,
+// with that rank's node fenced as well.
+TEST(JobRecoveryTest, AnExitDuringTheRestoreFencesTheNodeMpirunSawDieFirst) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  c.set_snapshot_source([](const std::string&) { return Cluster::SnapshotProgress{3, 3}; });
+  RegisterNodes(c);
+  c.Register(Info("s2", "r4", "spare"), 1, 0);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  Crash(c, "n2", 1, 100);
+  AckStops(c, 1200);
+  Ack(c, *Newest(c, "n1", "launch_job"), 1300);
+  ASSERT_EQ(c.Job("job-000001")["recovery"]["phase"], "restore");
+  AgentEvent(c, "n1", "job.exited",
+             {{"job", "job-000001"}, {"attempt", 2}, {"exit_code", 137},
+              {"rank_died", {{"rank", 2}, {"pid", 4711}, {"node", "n3"}, {"signal", 9}}}},
+             1500);
+  c.DriveJobs(1600, 1600);  // no wait for a verdict that cannot come
+  json job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["trigger"], "exit") << job.dump();
+  EXPECT_EQ(job["recovery"]["culprits"], json::array({"n2", "n3"}));
+  EXPECT_NE(job["reason"].get<std::string>().find("mpirun saw rank 2 on n3 die first, of signal 9"), std::string::npos) << job["reason"];
+  EXPECT_EQ(c.Node("n3", 1700)["health"], "isolated");
+  AckStops(c, 1800);
+  job = c.Job("job-000001");
+  EXPECT_EQ(job["placement"], json::array({"n1", "s1", "s2"})) << "the second spare takes n3's place";
+  EXPECT_EQ(job["recovery"]["fenced"], json::array({"n2", "n3"}));
+
+  // mpirun's word counts only for a node of the placement.
+  AgentEvent(c, "n1", "job.exited",
+             {{"job", "job-000001"}, {"attempt", 3}, {"exit_code", 137},
+              {"rank_died", {{"rank", 0}, {"pid", 1}, {"node", "elsewhere"}, {"signal", 9}}}},
+             1900);
+  c.DriveJobs(2000, 2000);
+  EXPECT_EQ(c.Job("job-000001")["recovery"]["culprits"], json::array({"n2", "n3"})) << "waits for a verdict instead";
 }
 
 TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
@@ -351,6 +393,26 @@ TEST(JobRecoveryTest, AFailedExitThatNoVerdictExplainsRestartsInPlace) {
   EXPECT_EQ(job["recovery"]["trigger"], "exit");
   EXPECT_EQ(job["recovery"]["culprits"], json::array());
   EXPECT_EQ(job["reason"], "the job exited with code 3; no verdict names a node: restarting in place");
+}
+
+TEST(JobRecoveryTest, AFailedExitWithNoVerdictFencesTheNodeMpirunNamed) {
+  auto store = StateStore::Open(bulwark::testing::UniqueTempDir() + "/db");
+  Cluster c(store->get(), Options(), "i1");
+  c.Load(0);
+  RegisterNodes(c);
+  c.SubmitJob(Spec(), 10);
+  Ack(c, *Newest(c, "n1", "launch_job"), 20);
+  AgentEvent(c, "n1", "job.exited",
+             {{"job", "job-000001"}, {"attempt", 1}, {"exit_code", 139},
+              {"rank_died", {{"rank", 1}, {"pid", 99}, {"node", "n2"}, {"signal", 11}}}},
+             500);
+  c.DriveJobs(1000, 1000);
+  EXPECT_EQ(c.Job("job-000001")["state"], "running") << "a verdict, with its evidence, is still preferred";
+  c.DriveJobs(2600, 2600);
+  const json job = c.Job("job-000001");
+  EXPECT_EQ(job["recovery"]["culprits"], json::array({"n2"}));
+  EXPECT_EQ(job["reason"],
+            "the job exited with code 139; mpirun saw rank 1 on n2 die first, of signal 11; no verdict names a node, so mpirun's is fenced");
 }
 
 TEST(JobRecoveryTest, ADrainFreezesTheRanksUntilTheirNewestStepIsProtected) {

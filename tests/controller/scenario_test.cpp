@@ -66,6 +66,15 @@ TEST(ScenarioTest, BadScenariosNameTheField) {
   d.erase("job");
   EXPECT_NE(Error(d).find("job"), std::string::npos) << Error(d);
   d = Doc();
+  d["faults"][0].erase("at_step");
+  d["faults"][0]["during"] = "rebuild";
+  EXPECT_NE(Error(d).find("faults[0].during: must be a recovery phase: fence, stop, spare, relaunch or restore, not 'rebuild'"),
+            std::string::npos) << Error(d);
+  d["faults"][0]["during"] = "restore";
+  EXPECT_EQ(ParseScenario(d).faults[0].during, "restore");
+  d["faults"][0]["at_step"] = 3;
+  EXPECT_NE(Error(d).find("give exactly one of at_step"), std::string::npos) << Error(d);
+  d = Doc();
   d["faults"][0]["after"] = "soon";
   EXPECT_NE(Error(d).find("faults[0]"), std::string::npos) << Error(d);
 }
@@ -124,6 +133,38 @@ TEST(ScenarioTest, UnmetExpectationsAreSaidInWords) {
   const RunResult timed_out = JudgeRun(ParseScenario(Doc()), seen);
   EXPECT_EQ(timed_out.faults[0].problems, (std::vector<std::string>{"no recovery followed"}));
   EXPECT_EQ(timed_out.problems[0], "the job had not ended when the scenario's time ran out (running)");
+}
+
+// What the ranks restored counts over what they were asked to restore: a rebuild that
+// failed (a corrupted fragment, too many losses) makes them start over, and every step
+// done before the fault is lost.
+TEST(ScenarioTest, StepsLostCountFromWhatTheRanksRestored) {
+  json d = Doc();
+  d["faults"][0]["expect"]["steps_lost"] = 0;
+  RunSeen seen = Seen();
+  seen.job["recoveries"][0]["restored_step"] = 22;
+  RunResult r = JudgeRun(ParseScenario(d), seen);
+  EXPECT_EQ(*r.faults[0].restored_step, 22);
+  EXPECT_EQ(*r.faults[0].steps_lost, 0);
+  EXPECT_TRUE(r.passed()) << r.ToJson().dump(2);
+
+  seen.job["recoveries"][0]["restored_step"] = 0;
+  r = JudgeRun(ParseScenario(d), seen);
+  EXPECT_EQ(*r.faults[0].steps_lost, 22);
+  EXPECT_EQ(r.faults[0].problems, (std::vector<std::string>{"at most 0 steps lost expected, 22 were"}));
+  EXPECT_EQ(r.ToJson()["faults"][0]["restored_step"], 0);
+}
+
+// A rank killed before its hook registered opens no incident; the recovery that mpirun's
+// word started names the culprit.
+TEST(ScenarioTest, WithoutAnIncidentTheRecoverysCulpritsAreTheBlamed) {
+  json d = Doc();
+  d["faults"][0]["expect"].erase("verdict");
+  RunSeen seen = Seen();
+  seen.incidents = json::array();
+  RunResult r = JudgeRun(ParseScenario(d), seen);
+  EXPECT_EQ(r.faults[0].blamed, std::vector<std::string>{"node-04"});
+  EXPECT_TRUE(r.passed()) << r.ToJson().dump(2);
 }
 
 // Two faults moments apart: each is matched to the incident and recovery that name its
@@ -212,7 +253,10 @@ TEST(ScenarioTest, APoissonScenarioIsReadAndItsEttrJudged) {
   Scenario strict = s;
   strict.expect_ettr = 1.0;
   seen.job["recoveries"] = {{{"culprits", {"node-04"}}, {"detected_ms", 16000}, {"restore_step", 20}, {"mttr_ms", {{"total", 4000}}}}};
-  strict.faults = {ScenarioFault{{{"kind", "kill-rank"}, {"node", "node-04"}}, std::nullopt, 0, "", "", std::nullopt}};
+  ScenarioFault kill;
+  kill.injection = {{"kind", "kill-rank"}, {"node", "node-04"}};
+  kill.recovery.reset();
+  strict.faults = {kill};
   seen.faults = {{10000, {{"state", "done"}}}};
   const RunResult below = JudgeRun(strict, seen);
   EXPECT_FALSE(below.passed());
