@@ -214,7 +214,7 @@ RunResult JudgeRun(const Scenario& scenario, const RunSeen& seen) {
       if (!first_naming && opened < horizon && names(inc, "nodes")) first_naming = k;
       if (!first && opened < unnamed_end) first = k;
     }
-    const std::optional<size_t> incident = first_naming ? first_naming : first;
+    std::optional<size_t> incident = first_naming ? first_naming : first;
     if (incident) {
       used_incidents.insert(*incident);
       const json& inc = seen.incidents[*incident];
@@ -235,9 +235,22 @@ RunResult JudgeRun(const Scenario& scenario, const RunSeen& seen) {
     }
     if (recovery) {
       const json& rec = recoveries[*recovery];
+      const int64_t detected = Number(rec, "detected_ms");
+      // An incident that does not name its node and opened after this fault's recovery was
+      // already under way (an imbalance while the relaunch warms up) did not detect it:
+      // the recovery that names its node did. Give that incident back to a later fault.
+      if (incident && names(rec, "culprits") && !names(seen.incidents[*incident], "nodes") &&
+          Number(seen.incidents[*incident], "opened_ms") > detected) {
+        used_incidents.erase(*incident);
+        incident.reset();
+        r.verdict.clear();
+      }
       // No incident (a rank that died before its hook registered: only mpirun saw it): the
-      // recovery's culprits are who was blamed.
-      if (!incident) r.blamed = rec.value("culprits", std::vector<std::string>{});
+      // recovery's culprits are who was blamed, and it was detected when the recovery began.
+      if (!incident) {
+        r.blamed = rec.value("culprits", std::vector<std::string>{});
+        if (detected >= at) r.detect_ms = detected - at;
+      }
       r.mttr_ms = rec.contains("mttr_ms") && rec["mttr_ms"].is_object() ? Number(rec["mttr_ms"], "total") : 0;
       // The controller's MTTR starts when it saw the fault; the job lost time from the
       // moment it was injected to its first step after the restore.

@@ -80,7 +80,7 @@ struct FaultResult {
   bool applied = false;
   std::string verdict;                  // of the first incident after it ("" none)
   std::vector<std::string> blamed;      // its nodes (no incident: its recovery's culprits)
-  std::optional<int64_t> detect_ms;     // injection → incident
+  std::optional<int64_t> detect_ms;     // injection → incident (or recovery, where no incident)
   std::optional<int64_t> mttr_ms;       // of the recovery that followed, as the controller measures it
   std::optional<int64_t> repair_ms;     // injection → the job's first step after that recovery
   std::optional<int64_t> restored_step;  // what the ranks restored (0: nothing, they started over)

@@ -167,6 +167,29 @@ TEST(ScenarioTest, WithoutAnIncidentTheRecoverysCulpritsAreTheBlamed) {
   EXPECT_TRUE(r.passed()) << r.ToJson().dump(2);
 }
 
+// A second fault killed during the restore is seen only by mpirun: the recovery starts over
+// naming its node. An imbalance incident opened later, while the relaunch warms up, names
+// no one and is not this fault's detection: the recovery's culprits are who was blamed.
+TEST(ScenarioTest, AnUnnamedIncidentAfterTheRecoveryBeganIsNotTheFaultsDetection) {
+  json d = Doc();
+  d["faults"] = {{{"at_step", 20}, {"kind", "kill-rank"}, {"node", "node-02"}, {"expect", {{"verdict", "crash"}, {"culprit", "node-02"}}}},
+                 {{"during", "restore"}, {"kind", "kill-rank"}, {"node", "node-03"}, {"expect", {{"culprit", "node-03"}}}}};
+  RunSeen seen = Seen();
+  seen.faults = {{10000, {{"state", "done"}}}, {12000, {{"state", "done"}}}};
+  seen.incidents = json::array({{{"verdict", "crash"}, {"nodes", {"node-02"}}, {"opened_ms", 10500}},
+                                {{"verdict", "imbalance"}, {"nodes", json::array()}, {"opened_ms", 18000}}});
+  seen.job["recoveries"] = {{{"culprits", {"node-02", "node-03"}}, {"detected_ms", 12300}, {"restore_step", 20},
+                             {"mttr_ms", {{"total", 1500}}}, {"marks", json::array()}}};
+  const RunResult r = JudgeRun(ParseScenario(d), seen);
+  EXPECT_EQ(r.faults[1].verdict, "") << r.ToJson().dump(2);
+  EXPECT_EQ(r.faults[1].blamed, (std::vector<std::string>{"node-02", "node-03"}));
+  EXPECT_EQ(r.faults[1].detect_ms, 300) << "detected when the recovery started over";
+  EXPECT_TRUE(r.passed()) << r.ToJson().dump(2);
+  // An unnamed incident that opened before the recovery began is still the fault's.
+  seen.incidents[1]["opened_ms"] = 12100;
+  EXPECT_EQ(JudgeRun(ParseScenario(d), seen).faults[1].verdict, "imbalance");
+}
+
 // Two faults moments apart: each is matched to the incident and recovery that name its
 // node, even when the second fault's incident opened first; a shared recovery counts once.
 TEST(ScenarioTest, FaultsMomentsApartAreMatchedByTheirNodes) {
