@@ -5,9 +5,11 @@
 #include <chrono>
 #include <climits>
 #include <filesystem>
+#include <iterator>
 #include <random>
 #include <thread>
 
+#include "agent/metric_families.h"
 #include "agent/self_check.h"
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -434,22 +436,36 @@ json Agent::Execute(const json& command, bool* ok) {
 }
 
 std::string Agent::MetricsText() const {
-  std::string out;
-  auto line = [&out](const std::string& name, const std::string& type, double value) {
-    out += "# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(value) + "\n";
+  using prometheus::MetricType;
+  MetricFamilies out;
+  auto count = [&out](const char* name, const char* help, double value) {
+    out.push_back(OneSample(name, help, MetricType::Counter, value));
   };
-  line("bulwark_agent_registered", "gauge", registered_ ? 1 : 0);
-  line("bulwark_agent_registrations_total", "counter", static_cast<double>(counters_.registrations));
-  line("bulwark_agent_heartbeats_total", "counter", static_cast<double>(counters_.heartbeats_sent));
-  line("bulwark_agent_heartbeat_failures_total", "counter", static_cast<double>(counters_.heartbeat_failures));
-  line("bulwark_agent_commands_total", "counter", static_cast<double>(counters_.commands_run));
-  line("bulwark_agent_ranks_running", "gauge", static_cast<double>(ranks_.running()));
-  line("bulwark_agent_telemetry_buffered", "gauge", static_cast<double>(telemetry_.size()));
-  line("bulwark_agent_telemetry_dropped_total", "counter", static_cast<double>(telemetry_.dropped()));
-  line("bulwark_agent_events_dropped_total", "counter", static_cast<double>(events_.dropped()));
-  if (hooks_) out += hooks_->MetricsText();
-  if (snapshots_) out += snapshots_->MetricsText();
-  return out;
+  auto gauge = [&out](const char* name, const char* help, double value) {
+    out.push_back(OneSample(name, help, MetricType::Gauge, value));
+  };
+  gauge("bulwark_agent_registered", "1 while this agent is registered with the controller", registered_ ? 1 : 0);
+  count("bulwark_agent_registrations_total", "Registrations with the controller (again after it restarted)",
+        static_cast<double>(counters_.registrations));
+  count("bulwark_agent_heartbeats_total", "Heartbeats the controller answered", static_cast<double>(counters_.heartbeats_sent));
+  count("bulwark_agent_heartbeat_failures_total", "Heartbeats that got no answer",
+        static_cast<double>(counters_.heartbeat_failures));
+  count("bulwark_agent_commands_total", "Commands from the controller run", static_cast<double>(counters_.commands_run));
+  gauge("bulwark_agent_ranks_running", "Training ranks running on this node", static_cast<double>(ranks_.running()));
+  gauge("bulwark_agent_telemetry_buffered", "Telemetry batches waiting to be sent", static_cast<double>(telemetry_.size()));
+  count("bulwark_agent_telemetry_dropped_total", "Telemetry batches dropped while the controller was unreachable",
+        static_cast<double>(telemetry_.dropped()));
+  count("bulwark_agent_events_dropped_total", "Events dropped while the controller was unreachable",
+        static_cast<double>(events_.dropped()));
+  if (hooks_) {
+    auto more = hooks_->Metrics();
+    out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  if (snapshots_) {
+    auto more = snapshots_->Metrics();
+    out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  return RenderMetrics(out);
 }
 
 }  // namespace bulwark::agent

@@ -29,7 +29,15 @@ Result<std::unique_ptr<HookIntake>> HookIntake::Start(const HookIntakeOptions& o
 }
 
 HookIntake::HookIntake(HookIntakeOptions options, std::unique_ptr<RingIntake> intake, EventFn on_event, LogFn log)
-    : options_(std::move(options)), intake_(std::move(intake)), on_event_(std::move(on_event)), log_(std::move(log)) {}
+    : options_(std::move(options)),
+      intake_(std::move(intake)),
+      on_event_(std::move(on_event)),
+      log_(std::move(log)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      durations_(prometheus::BuildHistogram()
+                     .Name("bulwark_agent_collective_duration_seconds")
+                     .Help("Time ranks spent inside each completed collective, by hook (pmpi, nccl) and operation")
+                     .Register(*registry_)) {}
 
 HookIntake::~HookIntake() = default;
 
@@ -70,6 +78,16 @@ void HookIntake::OnEvents(const RingOrigin& origin, const ring::Event* events, s
   std::lock_guard<std::mutex> lock(mu_);
   stats_.Add(origin.pid, origin.world_rank, events, count);
   records_ += count;
+  // 10 µs (a small MPI call on one host) to 100 s (a collective held up by a hang).
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05,
+                                                                   0.1,  0.5,  1,    5,    10,   100};
+  for (size_t i = 0; i < count; ++i) {
+    const ring::Event& e = events[i];
+    if (e.exit_ns == 0 || e.exit_ns < e.enter_ns) continue;  // only entered so far
+    auto& histogram = duration_by_kind_[{origin.source, e.op}];
+    if (!histogram) histogram = &durations_.Add({{"hook", origin.source}, {"op", ring::OpName(e.op)}}, kBuckets);
+    histogram->Observe(static_cast<double>(e.exit_ns - e.enter_ns) / 1e9);
+  }
 }
 
 void HookIntake::OnRingClosed(const RingOrigin& origin, uint64_t drops, const std::string& why) {
@@ -114,35 +132,39 @@ json HookIntake::StatusJson() const {
           {"local_hangs", local_hangs_},      {"ranks", ToJson(now)["ranks"]},       {"recent", stats_.RecentJson(16)}};
 }
 
-std::string HookIntake::MetricsText() const {
+MetricFamilies HookIntake::Metrics() const {
+  using prometheus::MetricType;
   std::lock_guard<std::mutex> lock(mu_);
-  std::string out;
-  auto line = [&out](const std::string& name, const std::string& type, double value) {
-    out += "# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(value) + "\n";
-  };
-  line("bulwark_agent_rings_open", "gauge", static_cast<double>(intake_->open_rings()));
-  line("bulwark_agent_ring_records_total", "counter", static_cast<double>(records_));
-  line("bulwark_agent_ring_drops_total", "counter", static_cast<double>(drops_));
-  line("bulwark_agent_rings_lost_total", "counter", static_cast<double>(rings_lost_));
-  line("bulwark_agent_rings_refused_total", "counter", static_cast<double>(rings_refused_));
-  line("bulwark_agent_local_hangs_total", "counter", static_cast<double>(local_hangs_));
+  MetricFamilies out = registry_->Collect();
+  out.push_back(OneSample("bulwark_agent_rings_open", "Rings of hooked processes open now", MetricType::Gauge,
+                          static_cast<double>(intake_->open_rings())));
+  out.push_back(OneSample("bulwark_agent_ring_records_total", "Collective records read from the rings",
+                          MetricType::Counter, static_cast<double>(records_)));
+  out.push_back(OneSample("bulwark_agent_ring_drops_total",
+                          "Records the hooks dropped because their ring was full (the agent fell behind)",
+                          MetricType::Counter, static_cast<double>(drops_)));
+  out.push_back(OneSample("bulwark_agent_rings_lost_total", "Rings whose writer vanished without finishing (a crashed rank)",
+                          MetricType::Counter, static_cast<double>(rings_lost_)));
+  out.push_back(OneSample("bulwark_agent_rings_refused_total", "Ring registrations refused (bad version or size)",
+                          MetricType::Counter, static_cast<double>(rings_refused_)));
+  out.push_back(OneSample("bulwark_agent_local_hangs_total", "Ranks seen inside one call past the local hang threshold",
+                          MetricType::Counter, static_cast<double>(local_hangs_)));
   // Per rank and communicator: bounded by the node's ranks times their communicators.
   const TelemetryBatch now = stats_.Summarize(WallMs(), ring::MonotonicNs());
-  std::string calls = "# TYPE bulwark_agent_collective_calls_total counter\n";
-  std::string duration = "# TYPE bulwark_agent_collective_duration_seconds gauge\n";
-  std::string inside = "# TYPE bulwark_agent_collective_in_call_seconds gauge\n";
+  auto calls = EmptyFamily("bulwark_agent_rank_collective_calls_total", "Collectives each local rank completed, by communicator",
+                           MetricType::Counter);
+  auto inside = EmptyFamily("bulwark_agent_rank_in_call_seconds",
+                            "How long each local rank has been inside its current call (0: between calls)", MetricType::Gauge);
   for (const auto& r : now.ranks) {
     for (const auto& c : r.comms) {
-      const std::string labels = "rank=\"" + std::to_string(r.rank) + "\",comm=\"" + c.comm + "\"";
-      calls += "bulwark_agent_collective_calls_total{" + labels + ",op=\"" + c.op + "\"} " + std::to_string(c.calls) + "\n";
-      duration += "bulwark_agent_collective_duration_seconds{" + labels + ",quantile=\"0.5\"} " +
-                  std::to_string(c.p50_us / 1e6) + "\n";
-      duration += "bulwark_agent_collective_duration_seconds{" + labels + ",quantile=\"0.99\"} " +
-                  std::to_string(c.p99_us / 1e6) + "\n";
-      inside += "bulwark_agent_collective_in_call_seconds{" + labels + "} " + std::to_string(c.in_call_us / 1e6) + "\n";
+      const MetricLabels labels = {{"rank", std::to_string(r.rank)}, {"comm", c.comm}};
+      AddSample(calls, static_cast<double>(c.calls), labels);
+      AddSample(inside, c.in_call_us / 1e6, labels);
     }
   }
-  return out + calls + duration + inside;
+  out.push_back(std::move(calls));
+  out.push_back(std::move(inside));
+  return out;
 }
 
 }  // namespace bulwark::agent

@@ -4,8 +4,13 @@
 // finishing (a crashed rank). Telemetry, /metrics and report_status read from it.
 #pragma once
 
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/collective_stats.h"
+#include "agent/metric_families.h"
 #include "agent/ring_intake.h"
 
 namespace bulwark::agent {
@@ -40,7 +46,7 @@ class HookIntake : private IntakeSink {
   // last summary included, then dropped); nullopt when there is no hooked rank.
   std::optional<TelemetryBatch> Summary(int64_t wall_ms);
   nlohmann::json StatusJson() const;
-  std::string MetricsText() const;
+  MetricFamilies Metrics() const;
 
  private:
   HookIntake(HookIntakeOptions options, std::unique_ptr<RingIntake> intake, EventFn on_event, LogFn log);
@@ -55,6 +61,10 @@ class HookIntake : private IntakeSink {
   LogFn log_;
   mutable std::mutex mu_;
   CollectiveStats stats_;
+  // Every completed call's time inside, by hook (pmpi, nccl) and operation: bounded labels.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  std::map<std::pair<std::string, ring::Op>, prometheus::Histogram*> duration_by_kind_;
   uint64_t records_ = 0, drops_ = 0, rings_opened_ = 0, rings_lost_ = 0, rings_refused_ = 0, local_hangs_ = 0;
 };
 

@@ -72,7 +72,19 @@ std::string RankList(const std::vector<int>& ranks) {
 }  // namespace
 
 SnapshotService::SnapshotService(SnapshotOptions options, std::function<void(const std::string&)> log)
-    : options_(std::move(options)), log_(std::move(log)), parity_(options_.prefix, options_.budget_bytes) {}
+    : options_(std::move(options)),
+      log_(std::move(log)),
+      parity_(options_.prefix, options_.budget_bytes),
+      protect_seconds_(prometheus::BuildHistogram()
+                           .Name("bulwark_agent_snapshot_protect_duration_seconds")
+                           .Help("Time to protect a step: erasure-code this node's shards and send the fragments to peers")
+                           .Register(*registry_)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60})),
+      rebuild_seconds_(prometheus::BuildHistogram()
+                           .Name("bulwark_agent_snapshot_rebuild_duration_seconds")
+                           .Help("Time to rebuild a rank's state from fragments in peers' memory")
+                           .Register(*registry_)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60})) {}
 
 SnapshotService::~SnapshotService() {
   if (server_) server_->Stop();
@@ -260,6 +272,7 @@ void SnapshotService::ProtectReady() {
     std::lock_guard<std::mutex> lock(mutex_);
     state->attempted = step;
     if (s.ok()) {
+      protect_seconds_.Observe(static_cast<double>(MonotonicMs() - started) / 1000);
       state->protected_steps.insert(state->protected_steps.begin(), *step);
       if (state->protected_steps.size() > 2) state->protected_steps.resize(2);
       ++steps_protected_;
@@ -593,6 +606,8 @@ Result<json> SnapshotService::Rebuild(const std::string& job, const json& view, 
     }
   }
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  rebuild_seconds_.Observe(ms / 1000);
+  bytes_rebuilt_ += want.bytes;
   log_("snapshot: rebuilt ranks " + RankList(ranks) + " of job " + job + " at step " + std::to_string(step) + " from " +
        std::to_string(k) + " fragments of peers in " + std::to_string(static_cast<int>(ms)) + " ms");
   return json{{"job", job},
@@ -624,23 +639,49 @@ json SnapshotService::StatusJson() const {
           {"parity_versions", parity_.sealed_versions()}};
 }
 
-std::string SnapshotService::MetricsText() const {
-  std::string out;
-  auto line = [&out](const std::string& name, const std::string& type, double value) {
-    out += "# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(value) + "\n";
+MetricFamilies SnapshotService::Metrics() const {
+  using prometheus::MetricType;
+  MetricFamilies out = registry_->Collect();
+  auto count = [&out](const char* name, const char* help, double value) {
+    out.push_back(OneSample(name, help, MetricType::Counter, value));
   };
-  line("bulwark_agent_snapshot_parity_bytes", "gauge", static_cast<double>(parity_.bytes_held()));
-  line("bulwark_agent_snapshot_parity_budget_bytes", "gauge", static_cast<double>(parity_.budget()));
-  line("bulwark_agent_snapshot_steps_protected_total", "counter", static_cast<double>(steps_protected_));
-  line("bulwark_agent_snapshot_protect_failures_total", "counter", static_cast<double>(protect_failures_));
-  line("bulwark_agent_snapshot_restores_local_total", "counter", static_cast<double>(restores_local_));
-  line("bulwark_agent_snapshot_restores_peers_total", "counter", static_cast<double>(restores_peers_));
-  line("bulwark_agent_snapshot_restore_failures_total", "counter", static_cast<double>(restore_failures_));
-  line("bulwark_agent_snapshot_fragments_rejected_total", "counter", static_cast<double>(fragments_rejected_));
+  out.push_back(OneSample("bulwark_agent_snapshot_parity_bytes", "Bytes of peers' parity fragments held in this node's memory",
+                          MetricType::Gauge, static_cast<double>(parity_.bytes_held())));
+  out.push_back(OneSample("bulwark_agent_snapshot_parity_budget_bytes", "The most parity this node holds for its peers",
+                          MetricType::Gauge, static_cast<double>(parity_.budget())));
+  count("bulwark_agent_snapshot_steps_protected_total", "Steps this node protected in peers' memory",
+        static_cast<double>(steps_protected_));
+  count("bulwark_agent_snapshot_protect_failures_total", "Attempts to protect a step that failed (retried)",
+        static_cast<double>(protect_failures_));
+  count("bulwark_agent_snapshot_restores_local_total", "Ranks restored from this node's own memory",
+        static_cast<double>(restores_local_));
+  count("bulwark_agent_snapshot_restores_peers_total", "Ranks restored from fragments in peers' memory",
+        static_cast<double>(restores_peers_));
+  count("bulwark_agent_snapshot_restore_failures_total", "Restores that failed", static_cast<double>(restore_failures_));
+  count("bulwark_agent_snapshot_fragments_rejected_total", "Fragments refused for a checksum or header mismatch",
+        static_cast<double>(fragments_rejected_));
+  count("bulwark_agent_snapshot_rebuilt_bytes_total",
+        "Bytes of rank state rebuilt from peers (over the rebuild seconds: restore throughput)",
+        static_cast<double>(bytes_rebuilt_));
   const auto& c = server_->counters();
-  line("bulwark_agent_snapshot_bytes_received_total", "counter", static_cast<double>(c.bytes_received));
-  line("bulwark_agent_snapshot_bytes_sent_total", "counter", static_cast<double>(c.bytes_sent));
-  line("bulwark_agent_snapshot_bad_frames_total", "counter", static_cast<double>(c.bad_frames));
+  count("bulwark_agent_snapshot_bytes_received_total", "Bytes the data plane received from peers",
+        static_cast<double>(c.bytes_received));
+  count("bulwark_agent_snapshot_bytes_sent_total", "Bytes the data plane sent to peers", static_cast<double>(c.bytes_sent));
+  count("bulwark_agent_snapshot_bad_frames_total", "Data-plane frames refused as malformed", static_cast<double>(c.bad_frames));
+  // Per job on this node (a few at most): versions every local rank holds, and the newest protected.
+  auto held = EmptyFamily("bulwark_agent_snapshot_versions_held", "Snapshot steps every local rank of the job holds in memory",
+                          MetricType::Gauge);
+  auto newest = EmptyFamily("bulwark_agent_snapshot_protected_step", "The newest step of the job this node protected",
+                            MetricType::Gauge);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [job, state] : jobs_) {
+      AddSample(held, static_cast<double>(state.held_steps.size()), {{"job", job}});
+      if (!state.protected_steps.empty()) AddSample(newest, static_cast<double>(state.protected_steps.front()), {{"job", job}});
+    }
+  }
+  out.push_back(std::move(held));
+  out.push_back(std::move(newest));
   return out;
 }
 

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <cstdint>
@@ -27,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/metric_families.h"
 #include "common/status.h"
 #include "snapshot/data_plane.h"
 #include "snapshot/parity_store.h"
@@ -61,7 +64,7 @@ class SnapshotService {
 
   std::string data_address() const;
   nlohmann::json StatusJson() const;
-  std::string MetricsText() const;
+  MetricFamilies Metrics() const;
 
  private:
   struct JobState {
@@ -103,6 +106,11 @@ class SnapshotService {
   std::mutex restore_mutex_;
   int64_t last_report_ms_ = 0;
   bool report_due_ = true;
+  // Time to protect a step (erasure-code and send it), and a rebuild from peers: histograms.
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  prometheus::Histogram& protect_seconds_;
+  prometheus::Histogram& rebuild_seconds_;
+  std::atomic<uint64_t> bytes_rebuilt_{0};
   std::atomic<uint64_t> steps_protected_{0}, protect_failures_{0}, restores_local_{0}, restores_peers_{0},
       restore_failures_{0}, fragments_rejected_{0};
 };

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/strict_json.h"
 #include "common/token.h"
+#include "controller/dashboard.h"
 
 namespace bulwark::controller {
 namespace {
@@ -165,6 +166,15 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
   const bool get = r.method == "GET", post = r.method == "POST", del = r.method == "DELETE";
   const int64_t wall = WallMs(), mono = MonotonicMs();
 
+  // The dashboard's page and files hold no data (it reads this API with the operator's
+  // token), so they are served to anyone.
+  if (get) {
+    if (auto page = DashboardResponse(r.path)) {
+      respond(std::move(*page));
+      return r.path == "/" ? "/" : "/ui/{file}";
+    }
+  }
+
   Access access = Access::kOperator;
   if (r.path == "/healthz" || r.path == "/readyz") {
     access = Access::kOpen;
@@ -189,7 +199,7 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
   }
   if (r.path == "/metrics") {
     if (!get) MethodNotAllowed(r, "GET");
-    respond({200, metrics_->Render(*cluster_, mono, open_connections_()), "text/plain; version=0.0.4"});
+    respond({200, metrics_->Render(*cluster_, snapshots_, mono, open_connections_()), "text/plain; version=0.0.4"});
     return "/metrics";
   }
   if (s.size() < 2 || s[0] != "v1") throw ApiError(404, "no such endpoint: " + r.path);
@@ -389,6 +399,11 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
     if (!get) MethodNotAllowed(r, "GET");
     respond(JsonResponse(200, s.size() == 2 ? json{{"incidents", cluster_->Incidents()}} : cluster_->Incident(s[2])));
     return s.size() == 2 ? "/v1/incidents" : "/v1/incidents/{id}";
+  }
+  if (s.size() == 3 && s[1] == "diagnosis" && s[2] == "lateness") {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond(JsonResponse(200, cluster_->Lateness()));
+    return "/v1/diagnosis/lateness";
   }
   if (s.size() == 2 && s[1] == "events") {
     if (!get) MethodNotAllowed(r, "GET");

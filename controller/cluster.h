@@ -114,6 +114,8 @@ class Cluster {
   nlohmann::json Jobs() const;
   nlohmann::json Job(const std::string& id) const;
   nlohmann::json Incidents() const;
+  // Per live communicator, the ranks' lateness in its newest collectives (diagnostics::Engine).
+  nlohmann::json Lateness() const { return diagnosis_.LatenessJson(); }
   nlohmann::json Incident(const std::string& id) const;
   nlohmann::json Events(uint64_t after, size_t limit) const;
   uint64_t last_event_id() const { return store_->last_event_id(); }

@@ -365,6 +365,8 @@ int ClusterUp(const ClusterUpOptions& o) {
               existing ? "Resumed" : "Started", dir.c_str(), state["controller"]["url"].get<std::string>().c_str(),
               want, started, started == 1 ? "" : "es");
   if (nodes.contains("nodes")) PrintNodes(nodes["nodes"]);
+  std::printf("Dashboard: %s/ui/ (operator token in %s)\n", state["controller"]["url"].get<std::string>().c_str(),
+              state["operator_token_file"].get<std::string>().c_str());
   if (!ready) {
     std::fprintf(stderr, "bulwarkctl: not every agent registered within 20 s; see %s/logs/\n", dir.c_str());
     return 1;

@@ -10,10 +10,12 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "controller/cluster.h"
+#include "controller/snapshot_catalog.h"
 
 namespace bulwark::controller {
 
@@ -24,10 +26,15 @@ class ControllerMetrics {
   // One request done: its route template ("/v1/nodes/{node}"), status and handling time
   // (negative: not timed).
   void ObserveRequest(const std::string& route, int status, double seconds);
-  // Refreshes the gauges from the cluster and renders the text exposition format.
-  std::string Render(const Cluster& cluster, int64_t now_mono_ms, size_t open_connections);
+  // Refreshes the gauges from the cluster and the snapshot catalog and renders the text
+  // exposition format.
+  std::string Render(const Cluster& cluster, const SnapshotCatalog& snapshots, int64_t now_mono_ms,
+                     size_t open_connections);
 
  private:
+  void RenderIncidents(const nlohmann::json& incidents);
+  void RenderJobs(const nlohmann::json& jobs, const SnapshotCatalog& snapshots);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
@@ -40,6 +47,17 @@ class ControllerMetrics {
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_counters_;
   std::map<std::string, prometheus::Histogram*> request_latency_;
   std::map<std::string, uint64_t> reported_;  // agent message counts already added
+  // Incidents and recoveries, counted from what the store holds (so they survive a restart).
+  prometheus::Family<prometheus::Gauge>& incidents_;
+  prometheus::Family<prometheus::Counter>& incidents_opened_;
+  prometheus::Family<prometheus::Counter>& recoveries_;
+  prometheus::Family<prometheus::Histogram>& recovery_phases_;
+  std::map<std::string, double> incidents_counted_, recoveries_counted_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> incident_gauges_;
+  std::set<std::pair<std::string, int64_t>> recoveries_observed_;  // (job, detected_ms)
+  prometheus::Family<prometheus::Gauge>& recovery_point_;
+  prometheus::Family<prometheus::Gauge>& protection_lag_;
+  prometheus::Family<prometheus::Gauge>& job_restarts_;
 };
 
 }  // namespace bulwark::controller

@@ -43,6 +43,7 @@ nlohmann::json ToJson(const Verdict& v) {
 
 void Engine::Reset(Comm& comm) {
   comm.pending.clear();
+  comm.recent_lateness.clear();
   comm.lateness = LatenessDetector(options_.lateness);
   comm.transfer = TransferTracker(options_.transfer);
   comm.slow_reported = false;
@@ -89,6 +90,7 @@ void Engine::AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::T
     // call on a communicator has no compute time before it and says nothing.
     CollectiveTiming timing;
     timing.seq = t.seq;
+    std::map<int64_t, double> arrived_in_call;
     bool complete = true;
     for (const auto& [r, v] : comm.ranks) {
       if (v.gone) continue;
@@ -97,9 +99,17 @@ void Engine::AddTimings(Comm& comm, int64_t rank, const std::vector<CommStats::T
       if (!complete) break;
       timing.in_call_us.push_back(a->second.in_call_us);
       timing.compute_us.push_back(a->second.compute_us);
+      arrived_in_call[r] = a->second.in_call_us;
     }
     comm.pending.erase(t.seq);
     if (!complete) continue;
+    const double longest = *std::max_element(timing.in_call_us.begin(), timing.in_call_us.end());
+    Comm::Lateness late{timing.seq, {}};
+    for (const auto& [r, v] : comm.ranks) {
+      if (!v.gone) late.us[r] = longest - arrived_in_call[r];
+    }
+    comm.recent_lateness.push_back(std::move(late));
+    if (comm.recent_lateness.size() > kRecentLateness) comm.recent_lateness.pop_front();
     comm.transfer.Add(timing);
     comm.lateness.Add(std::move(timing));
     comm.fresh_timings = true;
@@ -337,6 +347,36 @@ std::vector<Verdict> Engine::Tick(int64_t now_ms) {
     ++it;
   }
   return out;
+}
+
+nlohmann::json Engine::LatenessJson() const {
+  nlohmann::json comms = nlohmann::json::array();
+  for (const auto& [id, comm] : comms_) {
+    if (comm.recent_lateness.empty()) continue;
+    nlohmann::json ranks = nlohmann::json::array(), scores = nlohmann::json::object();
+    std::map<int64_t, size_t> last_in;
+    for (const auto& [r, v] : comm.ranks) {
+      if (v.gone) continue;
+      ranks.push_back({{"rank", r}, {"node", v.node}});
+      last_in[r] = 0;
+    }
+    nlohmann::json collectives = nlohmann::json::array();
+    for (const auto& c : comm.recent_lateness) {
+      nlohmann::json late = nlohmann::json::object();
+      // The last to arrive spent the least time inside: its lateness is what the first waited.
+      int64_t last = -1;
+      double waited = -1;
+      for (const auto& [r, us] : c.us) {
+        late[std::to_string(r)] = us;
+        if (us > waited) last = r, waited = us;
+      }
+      if (waited >= options_.lateness.min_wait_us && last_in.count(last)) ++last_in[last];
+      collectives.push_back({{"seq", c.seq}, {"lateness_us", late}});
+    }
+    for (const auto& [r, n] : last_in) scores[std::to_string(r)] = double(n) / double(comm.recent_lateness.size());
+    comms.push_back({{"comm", id}, {"ranks", ranks}, {"collectives", collectives}, {"straggler_score", scores}});
+  }
+  return {{"communicators", comms}};
 }
 
 }  // namespace bulwark::diagnostics

@@ -27,11 +27,14 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/telemetry.h"
 #include "diagnostics/lateness.h"
@@ -68,6 +71,12 @@ class Engine {
   void Relaunched(int64_t now_ms);
   // The verdicts reached since the last tick.
   std::vector<Verdict> Tick(int64_t now_ms);
+  // For operators (the dashboard's heat map): per live communicator, its ranks and nodes,
+  // the newest collectives every member reported and each rank's lateness in them (how much
+  // later than the first it arrived, µs: the longest time inside minus its own), and per
+  // rank a straggler score (the share of those collectives it arrived last in while the
+  // others waited at least the lateness detector's min_wait_us).
+  nlohmann::json LatenessJson() const;
 
   const EngineOptions& options() const { return options_; }
 
@@ -93,7 +102,13 @@ class Engine {
     uint64_t hang_seq = 0;
     std::optional<int64_t> hang_verdict_ms;  // the latest hang verdict, for its echo
     bool imbalance_reported = false;
+    struct Lateness {
+      uint64_t seq = 0;
+      std::map<int64_t, double> us;  // by world rank
+    };
+    std::deque<Lateness> recent_lateness;  // the newest kRecentLateness collectives
   };
+  static constexpr size_t kRecentLateness = 48;
   struct Gone {
     std::string node;
     int64_t rank = 0, pid = 0, event_ms = 0, now_ms = 0;

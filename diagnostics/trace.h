@@ -33,6 +33,7 @@ class RecordingEngine {
   std::vector<Verdict> Tick(int64_t now_ms);
 
   const EngineOptions& options() const { return engine_.options(); }
+  nlohmann::json LatenessJson() const { return engine_.LatenessJson(); }
   uint64_t records_written() const { return records_; }
 
  private:

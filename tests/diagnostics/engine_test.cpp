@@ -260,6 +260,27 @@ TEST(EngineTest, APersistentStragglerIsNamedWithItsSlowdownOnce) {
   }
 }
 
+// The operator's heat map: the newest collectives every member reported, each rank's
+// lateness in them, and a straggler score that singles out the rank the others wait for.
+TEST(EngineTest, TheLatenessViewShowsWhoTheOthersWaitedFor) {
+  Engine engine;
+  int64_t now = 0;
+  FeedCollectives(engine, "c", 4, 1, 60, [](int r, int) { return r == 2 ? 30.0 : 0.0; }, &now);
+  const nlohmann::json view = engine.LatenessJson();
+  ASSERT_EQ(view["communicators"].size(), 1u) << view.dump();
+  const auto& comm = view["communicators"][0];
+  EXPECT_EQ(comm["ranks"].size(), 4u);
+  EXPECT_EQ(comm["ranks"][2]["node"], "node-03");
+  // Of the 60 collectives, the newest 48 are kept.
+  ASSERT_EQ(comm["collectives"].size(), 48u);
+  EXPECT_EQ(comm["collectives"].back()["seq"], 60);
+  const auto& late = comm["collectives"].back()["lateness_us"];
+  EXPECT_NEAR(late["2"].get<double>(), 3000, 1) << "30% of 10 ms compute later than the rest";
+  EXPECT_NEAR(late["0"].get<double>(), 0, 1);
+  EXPECT_NEAR(comm["straggler_score"]["2"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(comm["straggler_score"]["0"].get<double>(), 0.0, 1e-9);
+}
+
 TEST(EngineTest, LatenessThatMovesIsImbalanceAndNoiseIsNothing) {
   Engine moving;
   int64_t now = 0;
