@@ -1,4 +1,5 @@
-// bulwark-agent: the per-node daemon. Usage: bulwark-agent --config FILE
+// bulwark-agent: the per-node daemon. Usage: bulwark-agent --config FILE [--check-config]
+// (--check-config: read the config, say what is wrong with it, exit)
 // Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad arguments or config, 3 token file
 // unusable, 4 cannot listen.
 #include <signal.h>
@@ -28,12 +29,15 @@ int Run(int argc, char** argv) {
   using namespace bulwark;
   using namespace bulwark::agent;
   std::string config_path;
+  bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
+    } else if (arg == "--check-config") {
+      check_only = true;
     } else {
-      std::fprintf(stderr, "bulwark-agent: unknown argument '%s' (usage: --config FILE)\n", arg.c_str());
+      std::fprintf(stderr, "bulwark-agent: unknown argument '%s' (usage: --config FILE [--check-config])\n", arg.c_str());
       return 2;
     }
   }
@@ -45,6 +49,10 @@ int Run(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "bulwark-agent: %s\n", config.status().message().c_str());
     return 2;
+  }
+  if (check_only) {
+    std::printf("bulwark-agent: %s is a valid config\n", config_path.c_str());
+    return 0;
   }
   auto token = ReadTokenFile(config->token_file);
   if (!token.ok()) {

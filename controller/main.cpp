@@ -1,4 +1,5 @@
-// bulwark-controller: the cluster daemon. Usage: bulwark-controller --config FILE
+// bulwark-controller: the cluster daemon. Usage: bulwark-controller --config FILE [--check-config]
+// (--check-config: read the config, say what is wrong with it, exit; a ConfigMap's test)
 // Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad arguments or config, 3 state store or
 // token files unusable, 4 cannot listen.
 #include <boost/asio.hpp>
@@ -84,12 +85,15 @@ void ScheduleHeartbeatCheck(boost::asio::steady_timer* timer, Cluster* cluster, 
 
 int Run(int argc, char** argv) {
   std::string config_path;
+  bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
+    } else if (arg == "--check-config") {
+      check_only = true;
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: bulwark-controller --config FILE\n");
+      std::printf("usage: bulwark-controller --config FILE [--check-config]\n");
       return 0;
     } else {
       std::fprintf(stderr, "bulwark-controller: unknown argument '%s' (usage: --config FILE)\n", arg.c_str());
@@ -104,6 +108,10 @@ int Run(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "bulwark-controller: %s\n", config.status().message().c_str());
     return 2;
+  }
+  if (check_only) {
+    std::printf("bulwark-controller: %s is a valid config\n", config_path.c_str());
+    return 0;
   }
   auto agent_token = ReadTokenFile(config->agent_token_file);
   auto operator_token = ReadTokenFile(config->operator_token_file);

@@ -87,11 +87,13 @@ function latenessBlock(comm) {
 export function job({ job, snapshots, lateness, samples }) {
   const perNode = job.spec.ranks_per_node || 1;
   const placement = (job.placement || []).map((n, i) => `<tr><td>${link('node', n)}</td><td>${i * perNode}–${(i + 1) * perNode - 1}</td></tr>`).join('');
-  const rate = [];
+  // Step time between samples where the job moved on (a stall shows as one long step).
+  const stepTime = [];
   for (let i = 1; i < samples.length; i++) {
-    const dt = (samples[i].t - samples[i - 1].t) / 1000, ds = samples[i].step - samples[i - 1].step;
-    if (dt > 0 && ds >= 0) rate.push({ x: samples[i].t, y: ds / dt });
+    const dt = samples[i].t - samples[i - 1].t, ds = samples[i].step - samples[i - 1].step;
+    if (dt > 0 && ds > 0) stepTime.push({ x: samples[i].t, y: dt / ds });
   }
+  const latest = stepTime.length ? stepTime[stepTime.length - 1].y : null;
   const point = snapshots?.recovery_point, held = snapshots?.protect_step;
   const comms = (lateness.communicators || []).filter((c) => c.ranks.every((r) => (job.placement || []).includes(r.node)));
   const recoveries = [...(job.recoveries || [])].reverse().map((r) => `<tr><td>${when(r.detected_ms)}</td><td>${esc(r.trigger)}</td>
@@ -105,7 +107,9 @@ export function job({ job, snapshots, lateness, samples }) {
       <tr><th>recovery point</th><td id="recovery-point">${esc(point ?? '—')}</td></tr><tr><th>newest held</th><td>${esc(held ?? '—')}${point != null && held != null ? ` (protection lag ${held - point} steps)` : ''}</td></tr>
       <tr><th>actions</th><td>${recover || '<span class="muted">none while ' + esc(job.state) + '</span>'}</td></tr></table></section>
     <section><h2>Ranks and nodes</h2><table><tr><th>node</th><th>ranks</th></tr>${placement}</table></section>
-    <section class="wide"><h2>Step rate (steps/s, newest held snapshot step)</h2>${lineChart(rate, { yLabel: 'steps/s', xFormat: when })}</section>
+    <section class="wide"><h2>Step time (ms per step, from the newest step every rank holds)</h2>
+      <p>${latest ? `now ${latest.toFixed(0)} ms per step, ${(1000 / latest).toFixed(1)} steps/s` : '<span class="muted">waiting for the job to move</span>'}</p>
+      ${lineChart(stepTime, { yLabel: 'ms per step', xFormat: when })}</section>
     <section class="wide"><h2>Lateness per rank and collective</h2>${comms.length ? comms.map(latenessBlock).join('') : '<p class="muted">No collective timings from this job\'s ranks yet (the ranks run hooked).</p>'}</section>
     <section class="wide"><h2>Recoveries</h2><table><tr><th>detected</th><th>trigger</th><th>culprits</th><th>incident</th><th>MTTR</th><th>restored step</th></tr>${recoveries || '<tr><td colspan="6" class="muted">None.</td></tr>'}</table></section>`;
 }

@@ -47,7 +47,7 @@ try {
   });
   await page.locator(`a[href="#/job/${job.id}"]`).first().click();
   await page.locator('#recovery-point').filter({ hasText: /^\d+$/ }).waitFor({ timeout: 10000 });
-  await page.locator('svg[aria-label="steps/s"] path').waitFor({ timeout: 15000 });  // two samples make a rate
+  await page.locator('svg[aria-label="ms per step"] path').waitFor({ timeout: 15000 });  // three samples make a line
   await page.locator('svg.heatmap').first().waitFor({ timeout: 15000 });
   await shot(page, '1-job-running');
 

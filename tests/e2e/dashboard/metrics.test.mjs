@@ -57,6 +57,15 @@ try {
     }
   }
   check(seenHistogram, 'an agent exports the collective latency histogram of its hooked ranks');
+
+  // Every metric the Grafana dashboard charts is one of these endpoints' (a renamed metric
+  // would leave a panel empty).
+  const scraped = fs.readdirSync(artifacts).filter((f) => f.endsWith('.prom')).map((f) => fs.readFileSync(path.join(artifacts, f), 'utf8')).join('\n');
+  const dashboard = JSON.parse(fs.readFileSync(path.join(repo, 'helm/bulwark/dashboards/bulwark.json'), 'utf8'));
+  const charted = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/bulwark_[a-z_]+/g) || [])));
+  for (const name of charted) {
+    check(new RegExp(`^${name}[{ ]`, 'm').test(scraped), `the Grafana dashboard's ${name} is exported`);
+  }
   console.log(`metrics test passed; the scraped text is in ${artifacts}`);
 } catch (e) {
   console.error(e.stack || e.message);
