@@ -361,10 +361,11 @@ bool SnapshotService::StillWanted(const std::string& job, uint64_t step) const {
   return std::find(abandoned.begin(), abandoned.end(), step) == abandoned.end();
 }
 
-Result<json> SnapshotService::FetchView(const std::string& job, uint64_t after, int64_t wait_ms) const {
+Result<json> SnapshotService::FetchView(const std::string& job, uint64_t after, int64_t wait_ms, bool* unreachable) const {
   http::Client client(options_.controller_url, options_.token, static_cast<long>(wait_ms + 5000));
   auto r = client.Send("GET", "/v1/agents/" + http::UrlEncode(options_.node) + "/snapshots/" + http::UrlEncode(job) +
                                   "?after=" + std::to_string(after) + "&wait_ms=" + std::to_string(wait_ms));
+  if (unreachable) *unreachable = !r.ok();
   if (!r.ok()) return Status::Error("controller unreachable: " + r.status().message());
   json body = json::parse(r->body, nullptr, false);
   if (r->status != 200) {
@@ -470,7 +471,15 @@ Status SnapshotService::ServeLocalBlock(const ChunkKey& key,
 
 Result<json> SnapshotService::Restore(const std::string& job, int rank, std::optional<uint64_t> wanted) {
   std::lock_guard<std::mutex> serial(restore_mutex_);
-  auto view = FetchView(job, 0, 0);
+  // A relaunch can reach its restore while the controller restarts (seconds): ask again
+  // until it answers, within the snapshot timeout. Failing at once made the ranks exit,
+  // and the restarted controller fenced a healthy node for it.
+  bool unreachable = false;
+  auto view = FetchView(job, 0, 0, &unreachable);
+  for (const int64_t give_up = MonotonicMs() + options_.timeout_ms; !view.ok() && unreachable && MonotonicMs() < give_up;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    view = FetchView(job, 0, 0, &unreachable);
+  }
   if (!view.ok()) return view.status();
   if (!(*view)["recovery_point"].is_number_unsigned()) {
     return Status::Error("job " + job + " has no recovery point yet" +

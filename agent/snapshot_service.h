@@ -95,7 +95,8 @@ class SnapshotService {
   Status ServeLocalBlock(const snapshot::ChunkKey& key,
                          const std::function<Status(const snapshot::FragmentHeader&, const snapshot::NodeShard&)>& send);
   Result<nlohmann::json> Rebuild(const std::string& job, const nlohmann::json& view, int rank, uint64_t step);
-  Result<nlohmann::json> FetchView(const std::string& job, uint64_t after, int64_t wait_ms) const;
+  // *unreachable (if given): the controller did not answer at all (it may be restarting).
+  Result<nlohmann::json> FetchView(const std::string& job, uint64_t after, int64_t wait_ms, bool* unreachable = nullptr) const;
 
   SnapshotOptions options_;
   std::function<void(const std::string&)> log_;
