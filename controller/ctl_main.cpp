@@ -25,6 +25,7 @@
 #include "common/yaml_json.h"
 #include "controller/ctl_cluster.h"
 #include "controller/ctl_inject.h"
+#include "controller/ctl_plan.h"
 #include "controller/ctl_scenario.h"
 #include "controller/injection.h"
 #include "controller/ctl_table.h"
@@ -75,6 +76,12 @@ Fault injection (each one recorded as events; see `injections`):
                                   run a fault scenario (tests/scenarios/) on a fresh local cluster: a table
                                   per fault (verdict, culprit, detection, MTTR, steps lost), ETTR, pass/fail
   injections | injection ID       what was injected, where, and what it did
+
+Traffic planning (offline; see the README's "Traffic planning"):
+  plan traffic --topology T.yaml --job J.yaml [--flows]
+                                  plan a collective's flows on a leaf-spine fabric: max load over the
+                                  spraying bound, ECMP's load over the plan, predicted completion times;
+                                  --flows lists every flow's spines and source ports
 
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
@@ -459,6 +466,12 @@ int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
   if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]") : Replay(o, a[1]);
+  if (a[0] == "plan") {
+    if (a.size() != 2 || a[1] != "traffic" || !o.flags.count("topology") || !o.flags.count("job")) {
+      return Usage("usage: plan traffic --topology T.yaml --job J.yaml [--flows]");
+    }
+    return PlanTraffic({o.flags["topology"], o.flags["job"], o.switches.count("flows") > 0, o.json_output});
+  }
   if (a[0] == "scenario") {
     if (a.size() != 3 || a[1] != "run") return Usage("usage: scenario run FILE [--dir D] [--out F.json] [--keep]");
     ScenarioRunOptions run;
@@ -642,8 +655,8 @@ int main(int argc, char** argv) {
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out",
-                                  "delay", "rate", "loss", "period", "down"};
-  static const char* kSwitches[] = {"json", "follow", "wait", "keep", "netns"};
+                                  "delay", "rate", "loss", "period", "down", "topology"};
+  static const char* kSwitches[] = {"json", "follow", "wait", "keep", "netns", "flows"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help" || arg == "help") return std::printf("%s", kUsageText), 0;
