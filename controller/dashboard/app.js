@@ -9,6 +9,7 @@ const live = document.getElementById('live');
 const samples = new Map();  // job id -> [{t, step}]: the step rate is the slope
 let lastEvent = 0;
 let rendering = false;
+let retryNow = () => {};  // ends the event loop's wait after an error (a token just arrived)
 
 function route() {
   const [, kind, id] = (location.hash.replace(/^#\/?/, '/').match(/^\/([a-z]*)\/?(.*)$/) || []);
@@ -121,14 +122,17 @@ main.addEventListener('click', async (event) => {
 document.getElementById('login').addEventListener('submit', (event) => {
   event.preventDefault();
   setToken(document.getElementById('token').value);
+  retryNow();
   render();
 });
 
 // Follows the event log: every new event re-renders the view at once.
 async function follow() {
+  let wait = 0;  // the first ask (and the first after an error) answers at once: the indicator is right at once
   for (;;) {
     try {
-      const answer = await get(`/v1/events?since=${lastEvent}&limit=200&wait_ms=15000`);
+      const answer = await get(`/v1/events?since=${lastEvent}&limit=200&wait_ms=${wait}`);
+      wait = 15000;
       const moved = answer.last_event_id !== lastEvent;
       lastEvent = answer.last_event_id;
       live.className = 'live ok';
@@ -137,13 +141,21 @@ async function follow() {
     } catch (e) {
       live.className = 'live down';
       live.textContent = e.status === 401 ? 'needs the operator token' : 'controller unreachable, retrying';
-      await new Promise((r) => setTimeout(r, 2000));
+      wait = 0;
+      await new Promise((r) => {
+        retryNow = r;
+        setTimeout(r, 2000);
+      });
     }
   }
 }
 
 takeTokenFromAddress();
-window.addEventListener('hashchange', () => { takeTokenFromAddress(); render(); });
+window.addEventListener('hashchange', () => {
+  takeTokenFromAddress();
+  retryNow();
+  render();
+});
 setInterval(render, 2000);
 render();
 get('/v1/cluster').then((c) => { lastEvent = c.last_event_id; }).catch(() => {}).finally(follow);

@@ -39,6 +39,7 @@ try {
   await page.goto(`${cluster.url}/ui/#token=${encodeURIComponent(cluster.token)}`);
   await page.getByRole('heading', { name: 'Cluster' }).waitFor();
   check(!page.url().includes('token='), 'the token is taken off the address bar');
+  await page.locator('#live.ok').waitFor({ timeout: 1500 });  // the event long-poll follows at once
   await page.locator(`a[href="#/job/${job.id}"]`).first().waitFor();
   await page.locator('text=node-04').first().waitFor();
   await cluster.until('the job running with a recovery point', async () => {
