@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "agent/flow_ports.h"
 #include "agent/metric_families.h"
 #include "agent/self_check.h"
 #include "common/backoff.h"
@@ -413,6 +414,11 @@ json Agent::Execute(const json& command, bool* ok) {
       auto done = kind == "inject" ? injector_.Apply(args) : injector_.Heal(args.at("id").get<std::string>());
       *ok = done.ok();
       return done.ok() ? done.value() : json{{"error", done.status().message()}};
+    }
+    if (kind == "flow_ports") {
+      auto stored = StoreFlowPorts(config_.work_dir, args);
+      *ok = stored.ok();
+      return stored.ok() ? stored.value() : json{{"error", stored.status().message()}};
     }
     if (kind == "report_status") {
       *ok = true;

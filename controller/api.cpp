@@ -82,8 +82,11 @@ Api::Api(Cluster* cluster, boost::asio::io_context* io, ApiOptions options, Cont
       metrics_(metrics),
       open_connections_(std::move(open_connections)),
       snapshots_(options_.snapshot_k, options_.snapshot_m),
-      injections_(cluster, InjectionsOptions{options_.data_dir}) {
+      injections_(cluster, InjectionsOptions{options_.data_dir}),
+      traffic_(cluster, options_.topology) {
   injections_.Load();
+  traffic_.Load();
+  cluster_->set_on_launch([this](const JobRecord& job, int64_t now_wall_ms) { traffic_.JobLaunched(job, now_wall_ms); });
   cluster_->set_on_events([this] { Wake("events"); });
   cluster_->set_on_command([this](const std::string& node) { Wake("commands/" + node); });
   cluster_->set_snapshot_source([this](const std::string& job) {
@@ -349,6 +352,12 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
       respond(SnapshotsAnswer(s[2]));
       return "/v1/jobs/{id}/snapshots";
     }
+    if (s.size() == 4 && s[3] == "plan") {
+      if (!get) MethodNotAllowed(r, "GET");
+      auto node = r.query.find("node");
+      respond(JsonResponse(200, traffic_.JobPlan(s[2], node == r.query.end() ? "" : node->second)));
+      return "/v1/jobs/{id}/plan";
+    }
     if (s.size() == 2) {
       if (get) {
         respond(JsonResponse(200, {{"jobs", cluster_->Jobs()}}));
@@ -394,6 +403,16 @@ std::string Api::Route(http::Request& r, const http::Respond& respond) {
       respond(JsonResponse(202, injections_.Heal(s[2], wall)));
       return "/v1/injections/{id}/heal";
     }
+  }
+  if (s.size() == 2 && s[1] == "fabric") {
+    if (!get) MethodNotAllowed(r, "GET");
+    respond(JsonResponse(200, traffic_.Fabric()));
+    return "/v1/fabric";
+  }
+  if (s.size() == 3 && s[1] == "fabric" && s[2] == "links") {
+    if (!post) MethodNotAllowed(r, "POST");
+    respond(JsonResponse(200, traffic_.SetLink(Body(r), wall)));
+    return "/v1/fabric/links";
   }
   if (s[1] == "incidents" && s.size() <= 3) {
     if (!get) MethodNotAllowed(r, "GET");

@@ -15,6 +15,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/http_server.h"
@@ -22,6 +23,7 @@
 #include "controller/injections.h"
 #include "controller/metrics.h"
 #include "controller/snapshot_catalog.h"
+#include "controller/traffic_plans.h"
 
 namespace boost::asio {
 class io_context;
@@ -36,6 +38,7 @@ struct ApiOptions {
   int64_t long_poll_max_ms = 30000;
   int snapshot_k = 4, snapshot_m = 2;  // the code of jobs that were not submitted with their own
   std::string data_dir{};               // the database's directory: where fill-disk fills
+  std::optional<netplan::Topology> topology{};  // the fabric jobs' traffic is planned on (none: not planned)
 };
 
 class Api {
@@ -76,6 +79,7 @@ class Api {
   std::map<std::string, std::list<std::shared_ptr<Waiter>>> waiters_;  // by long-poll key
   SnapshotCatalog snapshots_;
   Injections injections_;
+  TrafficPlans traffic_;
 };
 
 }  // namespace bulwark::controller

@@ -9,7 +9,7 @@ namespace {
 
 const char* const kCommandKinds[] = {"self_check", "start_ranks", "stop_ranks", "report_status",
                                      "probe_links", "launch_job",  "stop_job",   "pause_job",
-                                     "prefetch_snapshot", "inject", "heal_injection"};
+                                     "prefetch_snapshot", "inject", "heal_injection", "flow_ports"};
 
 // Checks a command's arguments here, so a typo is a 400 to the operator rather than a
 // failure reported later by the agent.
@@ -58,6 +58,11 @@ void CheckCommandArgs(const std::string& kind, const nlohmann::json& args) {
     in.Int("wait_ms", 5000, 0, 600000);
     in.Int("attempt", INT32_MAX, 0, INT32_MAX);  // stop attempts up to this one only
     if (kind == "stop_job") in.Bool("forget_snapshots", false);
+  } else if (kind == "flow_ports") {  // built by TrafficPlans from a plan
+    if (in.String("job", "").empty()) in.Fail("job", "is required");
+    in.RequiredInt("attempt", 1, INT32_MAX);
+    in.RequiredInt("generation", 1, INT32_MAX);
+    if (!in.Raw("flows").is_array()) in.Fail("flows", "is required: [{src, dst, channel, paths}, ...]");
   } else if (kind == "inject" || kind == "heal_injection") {  // built by Injections from a checked spec
     if (in.String("id", "").empty()) in.Fail("id", "is required");
     if (kind == "inject") {
@@ -444,6 +449,11 @@ nlohmann::json Cluster::Job(const std::string& id) const {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) throw ApiError(404, "unknown job '" + id + "'");
   return ToJson(it->second);
+}
+
+const JobRecord* Cluster::FindJob(const std::string& id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
 }
 
 nlohmann::json Cluster::Incidents() const {

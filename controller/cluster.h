@@ -113,6 +113,7 @@ class Cluster {
   nlohmann::json Node(const std::string& name, int64_t now_mono_ms) const;
   nlohmann::json Jobs() const;
   nlohmann::json Job(const std::string& id) const;
+  const JobRecord* FindJob(const std::string& id) const;  // null when unknown
   nlohmann::json Incidents() const;
   // Per live communicator, the ranks' lateness in its newest collectives (diagnostics::Engine).
   nlohmann::json Lateness() const { return diagnosis_.LatenessJson(); }
@@ -158,6 +159,8 @@ class Cluster {
   // Called after events were appended, and after a command was queued for a node.
   void set_on_events(std::function<void()> f) { on_events_ = std::move(f); }
   void set_on_command(std::function<void(const std::string&)> f) { on_command_ = std::move(f); }
+  // Called once a job's launch is sent (its first and every relaunch), with its placement.
+  void set_on_launch(std::function<void(const JobRecord&, int64_t now_wall_ms)> f) { on_launch_ = std::move(f); }
 
   const std::string& instance_id() const { return instance_id_; }
   const ClusterCounters& counters() const { return counters_; }
@@ -264,6 +267,7 @@ class Cluster {
   ClusterCounters counters_;
   std::function<void()> on_events_;
   std::function<void(const std::string&)> on_command_;
+  std::function<void(const JobRecord&, int64_t)> on_launch_;
 };
 
 }  // namespace bulwark::controller

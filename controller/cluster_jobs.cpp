@@ -338,6 +338,7 @@ void Cluster::SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, i
   rt.launch_command = c.id;
   rt.failed_exit_mono_ms = 0;
   rt.failed_exit_node.clear();
+  if (on_launch_) on_launch_(job, now_wall_ms);
 }
 
 // --- recovery -------------------------------------------------------------------------

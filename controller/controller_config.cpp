@@ -69,6 +69,9 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     c.launch_stop_timeout_ms = launch.Int("stop_timeout_ms", c.launch_stop_timeout_ms, 100, 600000);
     c.launch_restore_timeout_ms = launch.Int("restore_timeout_ms", c.launch_restore_timeout_ms, 1000, 86400000);
     launch.Finish();
+    auto netplan = root.Map("netplan");
+    c.netplan_topology = netplan.String("topology", "");
+    netplan.Finish();
     root.Finish();
   } catch (const ConfigError& e) {
     return Status::Error(e.what());

@@ -46,6 +46,8 @@ struct ControllerConfig {
   std::vector<std::string> launch_mpirun_args;
   int64_t launch_stop_timeout_ms = 10000;
   int64_t launch_restore_timeout_ms = 300000;
+  // Traffic planning (issue 10): the fabric's topology file (netplan/); "" = not planned.
+  std::string netplan_topology;
 };
 
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);

@@ -159,7 +159,8 @@ std::string ControllerYaml(const std::string& dir, const std::string& host, uint
          // In namespaces, Open MPI's daemons and ranks would also offer each other their
          // loopback addresses, which lead nowhere outside their own namespace.
          "  mpirun_args: [--bind-to, none" +
-         std::string(o.netns ? ", --mca, oob_tcp_if_include, eth0, --mca, btl_tcp_if_include, eth0" : "") + "]\n";
+         std::string(o.netns ? ", --mca, oob_tcp_if_include, eth0, --mca, btl_tcp_if_include, eth0" : "") + "]\n"
+         "netplan: {topology: " + dir + "/fabric.yaml}\n";
 }
 
 // Names this cluster's shared memory and hook sockets. Random, not the pid: pids wrap
@@ -175,12 +176,31 @@ std::string NewClusterId() {
 
 std::string ShmPrefix(const std::string& cluster_id, const std::string& name) { return "bulwark-" + cluster_id + "-" + name; }
 
+// Two racks share a leaf switch, as the agents' failure domains say.
+int RackOf(int index, const ClusterUpOptions& o) { return index / o.nodes_per_rack + 1; }
+int LeafOf(int index, const ClusterUpOptions& o) { return (RackOf(index, o) + 1) / 2; }
+
+// The fabric the controller plans jobs' traffic on (netplan/): every node's one NIC on
+// its leaf, and two spines, so that a leaf-spine link can be reported down and planned
+// around. The leaves' names are the agents' failure-domain leaves.
+std::string FabricYaml(const std::vector<std::string>& names, const ClusterUpOptions& o) {
+  std::string yaml = "# Written by bulwarkctl cluster up: the local cluster's fabric for traffic planning.\n"
+                     "name: local-cluster\nlink_gbps: 100\nspines:\n  - {name: spine-1}\n  - {name: spine-2}\nleaves:\n";
+  const int leaves = LeafOf(static_cast<int>(names.size()) - 1, o);
+  for (int l = 1; l <= leaves; ++l) yaml += "  - {name: leaf-" + std::to_string(l) + "}\n";
+  yaml += "hosts:\n";
+  for (size_t i = 0; i < names.size(); ++i) {
+    yaml += "  - {name: " + names[i] + ", nics: [{name: eth0, leaf: leaf-" + std::to_string(LeafOf(static_cast<int>(i), o)) +
+            ", gbps: 100}]}\n";
+  }
+  return yaml;
+}
+
 // `address`: the node's own (--netns), or "" for this machine's loopback.
 std::string AgentYaml(const std::string& dir, const std::string& url, const std::string& name, bool spare,
                       int index, const std::string& cluster_id, const std::string& address, const ClusterUpOptions& o) {
   const std::string host = address.empty() ? "127.0.0.1" : address;
-  const int rack = index / o.nodes_per_rack + 1;
-  const int leaf = (rack + 1) / 2;
+  const int rack = RackOf(index, o), leaf = LeafOf(index, o);
   const std::string node_dir = dir + "/nodes/" + name;
   return "# Written by bulwarkctl cluster up: one logical node of a local cluster.\n"
          "controller: " + url + "\n"
@@ -312,6 +332,7 @@ int ClusterUp(const ClusterUpOptions& o) {
     state["controller"]["url"] = url;
     ClusterUpOptions made = o;
     made.netns = state.contains("netns");
+    WriteFile(dir + "/fabric.yaml", FabricYaml(names, o));
     WriteFile(dir + "/controller.yaml", ControllerYaml(dir, controller_host, port, made));
     for (size_t i = 0; i < names.size(); ++i) {
       const bool spare = static_cast<int>(i) >= o.nodes;

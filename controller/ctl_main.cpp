@@ -77,11 +77,16 @@ Fault injection (each one recorded as events; see `injections`):
                                   per fault (verdict, culprit, detection, MTTR, steps lost), ETTR, pass/fail
   injections | injection ID       what was injected, where, and what it did
 
-Traffic planning (offline; see the README's "Traffic planning"):
+Traffic planning (see the README's "Traffic planning"):
   plan traffic --topology T.yaml --job J.yaml [--flows]
-                                  plan a collective's flows on a leaf-spine fabric: max load over the
-                                  spraying bound, ECMP's load over the plan, predicted completion times;
+                                  offline: plan a collective's flows on a leaf-spine fabric: max load over
+                                  the spraying bound, ECMP's load over the plan, predicted completion times;
                                   --flows lists every flow's spines and source ports
+  plan job ID [--node N]          the controller's plan for a job (made at each launch, remade when a
+                                  fabric link goes down or up), with --node the flows that node sends
+  fabric                          the controller's fabric topology and its links down
+  fabric link-down|link-up LEAF SPINE [--reason T]
+                                  report a leaf-spine link down or back: running jobs are replanned
 
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
@@ -466,9 +471,9 @@ int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
   if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]") : Replay(o, a[1]);
-  if (a[0] == "plan") {
+  if (a[0] == "plan" && !(a.size() == 3 && a[1] == "job")) {
     if (a.size() != 2 || a[1] != "traffic" || !o.flags.count("topology") || !o.flags.count("job")) {
-      return Usage("usage: plan traffic --topology T.yaml --job J.yaml [--flows]");
+      return Usage("usage: plan traffic --topology T.yaml --job J.yaml [--flows] | plan job ID [--node N]");
     }
     return PlanTraffic({o.flags["topology"], o.flags["job"], o.switches.count("flows") > 0, o.json_output});
   }
@@ -540,6 +545,27 @@ int Dispatch(Options& o) {
   if (a[0] == "jobs") return need(1, "jobs takes no arguments") ?: Jobs(api, o);
   if (a[0] == "diag") return need(2, "usage: diag NAME") ?: Diag(api, o, a[1]);
   if (a[0] == "incidents") return need(1, "incidents takes no arguments") ?: Incidents(api, o);
+  if (a[0] == "plan") {  // plan job ID [--node N]
+    json plan;
+    const std::string query = o.flags.count("node") ? "?node=" + http::UrlEncode(o.flags["node"]) : "";
+    if (int rc = api.Call("GET", "/v1/jobs/" + http::UrlEncode(a[2]) + "/plan" + query, nullptr, &plan)) return rc;
+    if (o.json_output) return std::printf("%s\n", plan.dump(2).c_str()), kOk;
+    return PrintJobPlan(plan), kOk;
+  }
+  if (a[0] == "fabric") {
+    json out;
+    if (a.size() == 1) {
+      if (int rc = api.Call("GET", "/v1/fabric", nullptr, &out)) return rc;
+      if (o.json_output) return std::printf("%s\n", out.dump(2).c_str()), kOk;
+      return PrintFabric(out), kOk;
+    }
+    if (a.size() != 4 || (a[1] != "link-down" && a[1] != "link-up")) return Usage("usage: fabric | fabric link-down|link-up LEAF SPINE [--reason T]");
+    json body = {{"leaf", a[2]}, {"spine", a[3]}, {"state", a[1] == "link-down" ? "down" : "up"}};
+    if (o.flags.count("reason")) body["reason"] = o.flags["reason"];
+    if (int rc = api.Call("POST", "/v1/fabric/links", body, &out)) return rc;
+    if (o.json_output) return std::printf("%s\n", out.dump(2).c_str()), kOk;
+    return PrintLinkChange(out), kOk;
+  }
   if (a[0] == "nodes") {
     if (int rc = need(1, "nodes takes no arguments")) return rc;
     json page;

@@ -97,40 +97,26 @@ int PlanTraffic(const PlanTrafficOptions& o) {
   std::vector<std::vector<std::string>> rows, flow_rows;
   for (const Phase& phase : CollectiveFlows(t, job->placement, job->collective)) {
     const Plan plan = PlanPhase(t, phase);
-    const Plan ecmp = EcmpPhase(t, phase);
-    size_t inter = 0;
-    for (const FlowRoute& r : plan.routes) inter += !r.paths.empty();
-    const double planned_s = PredictCompletion(t, phase, plan.routes), ecmp_s = PredictCompletion(t, phase, ecmp.routes);
-    const double ideal_s = IdealCompletion(t, phase);
-    const double ratio = plan.bound_s > 0 ? plan.max_load_s / plan.bound_s : 1, ecmp_ratio = plan.max_load_s > 0 ? ecmp.max_load_s / plan.max_load_s : 1;
+    const PhaseReport report = ReportPhase(t, phase, plan);
     json flows = json::array();
     for (size_t i = 0; i < phase.flows.size(); ++i) {
       const Flow& f = phase.flows[i];
-      json paths = json::array();
       std::string spines, ports;
       for (const PathShare& p : plan.routes[i].paths) {
-        paths.push_back({{"spine", t.spines[p.spine].name}, {"fraction", p.fraction}, {"src_port", p.src_port}});
         spines += (spines.empty() ? "" : " ") + t.spines[p.spine].name + (p.fraction < 1 ? "×" + Fixed(p.fraction, 3) : "");
         ports += (ports.empty() ? "" : " ") + std::to_string(p.src_port);
       }
-      const std::string src = t.hosts[t.nics[f.src_nic].host] + "/" + t.nics[f.src_nic].name;
-      const std::string dst = t.hosts[t.nics[f.dst_nic].host] + "/" + t.nics[f.dst_nic].name;
-      flows.push_back({{"src", src}, {"dst", dst}, {"channel", f.channel}, {"bytes", f.bytes}, {"paths", paths}});
-      if (o.flows) flow_rows.push_back({phase.name, src, dst, std::to_string(f.channel), spines.empty() ? "(same leaf)" : spines, ports});
+      flows.push_back(RouteJson(t, f, plan.routes[i]));
+      if (o.flows) flow_rows.push_back({phase.name, NicLabel(t, f.src_nic), NicLabel(t, f.dst_nic), std::to_string(f.channel), spines.empty() ? "(same leaf)" : spines, ports});
     }
-    out["phases"].push_back({{"name", phase.name},
-                             {"flows", phase.flows.size()},
-                             {"inter_leaf_flows", inter},
-                             {"split_flows", plan.split_flows},
-                             {"unroutable_flows", plan.unroutable_flows},
-                             {"max_load_s", plan.max_load_s},
-                             {"bound_s", plan.bound_s},
-                             {"max_load_over_bound", ratio},
-                             {"ecmp_max_load_over_planned", ecmp_ratio},
-                             {"completion_s", {{"planned", planned_s}, {"ecmp", ecmp_s}, {"ideal", ideal_s}}},
-                             {"routes", flows}});
-    rows.push_back({phase.name, std::to_string(phase.flows.size()), std::to_string(inter), std::to_string(plan.split_flows),
-                    Fixed(ratio, 3), Fixed(ecmp_ratio, 2) + "x", Fixed(planned_s * 1e3, 2) + " / " + Fixed(ecmp_s * 1e3, 2) + " / " + Fixed(ideal_s * 1e3, 2)});
+    json shown = {{"name", phase.name}};
+    shown.update(ToJson(report));
+    shown["routes"] = flows;
+    out["phases"].push_back(shown);
+    rows.push_back({phase.name, std::to_string(report.flows), std::to_string(report.inter_leaf_flows),
+                    std::to_string(report.split_flows), Fixed(report.max_load_over_bound, 3),
+                    Fixed(report.ecmp_max_load_over_planned, 2) + "x",
+                    Fixed(report.planned_s * 1e3, 2) + " / " + Fixed(report.ecmp_s * 1e3, 2) + " / " + Fixed(report.ideal_s * 1e3, 2)});
   }
   if (o.json) {
     std::printf("%s\n", out.dump(2).c_str());
@@ -141,6 +127,72 @@ int PlanTraffic(const PlanTrafficOptions& o) {
   std::printf("%s", RenderTable({"PHASE", "FLOWS", "INTER-LEAF", "SPLIT", "MAX/BOUND", "ECMP/PLANNED", "MS PLANNED / ECMP / IDEAL"}, rows).c_str());
   if (o.flows) std::printf("\n%s", RenderTable({"PHASE", "FROM", "TO", "CHANNEL", "SPINES", "SOURCE PORTS"}, flow_rows).c_str());
   return 0;
+}
+
+void PrintJobPlan(const json& p) {
+  if (!p.value("planned", false)) {
+    std::printf("%s: no traffic plan: %s\n", p.value("job", "").c_str(), p.value("reason", "").c_str());
+    return;
+  }
+  std::printf("%s: %s of %s per rank on %zu nodes of %s; plan %d, attempt %d%s\n", p["job"].get<std::string>().c_str(),
+              p["collective"].get<std::string>().c_str(), Fixed(p["bytes"].get<double>() / (1 << 20), 0).c_str(),
+              p["nodes"].size(), p["topology"].get<std::string>().c_str(), p["generation"].get<int>(), p["attempt"].get<int>(),
+              p.value("current", true) ? "" : " (an older attempt's)");
+  std::vector<std::vector<std::string>> rows;
+  for (const json& ph : p["phases"]) {
+    rows.push_back({ph["name"], std::to_string(ph["flows"].get<size_t>()), std::to_string(ph["inter_leaf_flows"].get<size_t>()),
+                    std::to_string(ph["split_flows"].get<size_t>()), std::to_string(ph["unroutable_flows"].get<size_t>()),
+                    Fixed(ph["max_load_over_bound"].get<double>(), 3), Fixed(ph["ecmp_max_load_over_planned"].get<double>(), 2) + "x",
+                    Fixed(ph["completion_s"]["planned"].get<double>() * 1e3, 2) + " / " +
+                        Fixed(ph["completion_s"]["ecmp"].get<double>() * 1e3, 2) + " / " +
+                        Fixed(ph["completion_s"]["ideal"].get<double>() * 1e3, 2)});
+  }
+  std::printf("%s", RenderTable({"PHASE", "FLOWS", "INTER-LEAF", "SPLIT", "UNROUTABLE", "MAX/BOUND", "ECMP/PLANNED",
+                                 "MS PLANNED / ECMP / IDEAL"}, rows).c_str());
+  rows.clear();
+  for (const json& h : p["history"]) {
+    rows.push_back({std::to_string(h["generation"].get<int>()), h["trigger"], std::to_string(h["moved_flows"].get<size_t>()),
+                    Fixed(h["max_load_over_bound"].get<double>(), 3)});
+  }
+  std::printf("\n%s", RenderTable({"PLAN", "TRIGGER", "MOVED FLOWS", "MAX/BOUND"}, rows).c_str());
+  if (!p.contains("flows")) return;
+  rows.clear();
+  for (const json& f : p["flows"]) {
+    std::string spines, ports;
+    for (const json& s : f["paths"]) {
+      const double fraction = s["fraction"].get<double>();
+      spines += (spines.empty() ? "" : " ") + s["spine"].get<std::string>() + (fraction < 1 ? "×" + Fixed(fraction, 3) : "");
+      ports += (ports.empty() ? "" : " ") + std::to_string(s["src_port"].get<int>());
+    }
+    if (f.value("unroutable", false)) spines = "(no usable spine)";
+    rows.push_back({f["phase"], f["src"], f["dst"], std::to_string(f["channel"].get<int>()), spines.empty() ? "(same leaf)" : spines,
+                    ports.empty() ? "-" : ports});
+  }
+  std::printf("\nflows sent by %s:\n%s", p["node"].get<std::string>().c_str(),
+              RenderTable({"PHASE", "FROM", "TO", "CHANNEL", "SPINES", "SOURCE PORTS"}, rows).c_str());
+}
+
+void PrintFabric(const json& f) {
+  if (!f.value("configured", false)) {
+    std::printf("no fabric topology: %s\n", f.value("hint", "").c_str());
+    return;
+  }
+  std::printf("%s: hosts %zu, NICs %zu, leaves %zu, spines %zu\n", f["name"].get<std::string>().c_str(), f["hosts"].get<size_t>(),
+              f["nics"].get<size_t>(), f["leaves"].get<size_t>(), f["spines"].get<size_t>());
+  if (f["links_down"].empty()) {
+    std::printf("every link up\n");
+    return;
+  }
+  for (const json& l : f["links_down"]) std::printf("down: %s - %s\n", l["leaf"].get<std::string>().c_str(), l["spine"].get<std::string>().c_str());
+}
+
+void PrintLinkChange(const json& c) {
+  std::printf("link %s - %s: %s%s\n", c["leaf"].get<std::string>().c_str(), c["spine"].get<std::string>().c_str(),
+              c["state"].get<std::string>().c_str(), c["changed"].get<bool>() ? "" : " (unchanged)");
+  for (const json& r : c["replanned"]) {
+    std::printf("replanned %s: %zu flows moved, max load %s of the bound\n", r["job"].get<std::string>().c_str(),
+                r["moved_flows"].get<size_t>(), Fixed(r["max_load_over_bound"].get<double>(), 3).c_str());
+  }
 }
 
 }  // namespace bulwark::ctl

@@ -4,6 +4,8 @@
 // spines and source ports, --json all of it as JSON.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace bulwark::ctl {
@@ -15,5 +17,12 @@ struct PlanTrafficOptions {
 
 // 0 planned, 2 a bad topology or job file (the error names file, line and element).
 int PlanTraffic(const PlanTrafficOptions& options);
+
+// The controller's side (online): `plan job ID [--node N]` prints GET /v1/jobs/{id}/plan,
+// `fabric` GET /v1/fabric, `fabric link-down|link-up LEAF SPINE` the answer of
+// POST /v1/fabric/links.
+void PrintJobPlan(const nlohmann::json& plan);
+void PrintFabric(const nlohmann::json& fabric);
+void PrintLinkChange(const nlohmann::json& change);
 
 }  // namespace bulwark::ctl

@@ -2,6 +2,7 @@
 
 #include "common/strict_json.h"
 #include "controller/node.h"
+#include "netplan/flows.h"
 
 namespace bulwark::controller {
 
@@ -41,6 +42,15 @@ JobSpec ParseJobSpec(const nlohmann::json& body) {
     spec.env[key] = env.RequiredString(key);
   }
   env.Finish();
+  auto traffic = in.Object("traffic");
+  spec.traffic.collective = traffic.String("collective", spec.traffic.collective);
+  if (auto kind = netplan::CollectiveKindFromName(spec.traffic.collective); !kind.ok()) {
+    traffic.Fail("collective", kind.status().message());
+  }
+  spec.traffic.bytes = traffic.Number("bytes", spec.traffic.bytes, 1, 1e15);
+  spec.traffic.channels_per_nic = static_cast<int>(traffic.Int("channels_per_nic", 2, 1, 64));
+  spec.traffic.stages = static_cast<int>(traffic.Int("stages", 1, 1, 65536));
+  traffic.Finish();
   in.Finish();
   return spec;
 }
@@ -57,7 +67,12 @@ nlohmann::json ToJson(const JobSpec& spec) {
           {"spare_policy", spec.spare_policy},
           {"evict_stragglers", spec.evict_stragglers},
           {"loss_spike_factor", spec.loss_spike_factor},
-          {"env", spec.env}};
+          {"env", spec.env},
+          {"traffic",
+           {{"collective", spec.traffic.collective},
+            {"bytes", spec.traffic.bytes},
+            {"channels_per_nic", spec.traffic.channels_per_nic},
+            {"stages", spec.traffic.stages}}}};
 }
 
 nlohmann::json ToJson(const JobRecord& job) {

@@ -15,6 +15,14 @@
 
 namespace bulwark::controller {
 
+// The collective whose flows the traffic planner (netplan/) routes for the job.
+struct TrafficSpec {
+  std::string collective = "allreduce";  // a netplan::CollectiveKindFromName name
+  double bytes = 1 << 30;                // the buffer each rank contributes
+  int channels_per_nic = 2;
+  int stages = 1;  // pipeline stages, for collective: pipeline
+};
+
 struct JobSpec {
   std::string name;
   std::vector<std::string> command;  // argv of one rank
@@ -30,6 +38,7 @@ struct JobSpec {
   bool evict_stragglers = false;  // a straggler verdict restarts the job without that node
   double loss_spike_factor = 0;   // a loss above this times the recent median is an anomaly (0: NaN only)
   std::map<std::string, std::string> env;  // given to every rank (the environment contract wins)
+  TrafficSpec traffic;
 };
 
 // Strict: unknown fields and bad values are JsonError naming the field.

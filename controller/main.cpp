@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
@@ -109,6 +110,15 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "bulwark-controller: %s\n", config.status().message().c_str());
     return 2;
   }
+  std::optional<netplan::Topology> topology;
+  if (!config->netplan_topology.empty()) {
+    auto loaded = LoadTopologyFile(config->netplan_topology);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "bulwark-controller: netplan.topology: %s\n", loaded.status().message().c_str());
+      return 2;
+    }
+    topology = std::move(loaded.value());
+  }
   if (check_only) {
     std::printf("bulwark-controller: %s is a valid config\n", config_path.c_str());
     return 0;
@@ -192,7 +202,7 @@ int Run(int argc, char** argv) {
   ControllerMetrics metrics;
   http::Server* server_ptr = nullptr;
   ApiOptions api_options{agent_token.value(), operator_token.value(), config->open_reads, config->long_poll_max_ms,
-                         config->snapshot_k, config->snapshot_m, config->data_dir};
+                         config->snapshot_k, config->snapshot_m, config->data_dir, std::move(topology)};
   Api api(&cluster, &io, api_options, &metrics, [&] { return server_ptr ? server_ptr->open_connections() : 0; });
 
   http::ServerOptions server_options;

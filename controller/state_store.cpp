@@ -14,8 +14,8 @@ namespace {
 // Spelled out rather than copied from rocksdb::kDefaultColumnFamilyName: that is a global
 // of the shared library, not yet constructed when this one is.
 // Families are opened by name, so one added before "events" finds an older store's events.
-const char* const kFamilies[] = {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "events"};
-constexpr size_t kEventsFamily = 6;
+const char* const kFamilies[] = {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "plans", "fabric", "events"};
+constexpr size_t kEventsFamily = 8;
 const char* kSchemaKey = "schema_version";
 
 // Free space under the store (blocks reserved for root included when running as root):
@@ -51,6 +51,8 @@ const char* RecordKindName(RecordKind kind) {
     case RecordKind::kIncidents: return "incidents";
     case RecordKind::kSnapshots: return "snapshots";
     case RecordKind::kInjections: return "injections";
+    case RecordKind::kPlans: return "plans";
+    case RecordKind::kFabric: return "fabric";
   }
   return "?";
 }

@@ -25,7 +25,8 @@ class ColumnFamilyHandle;
 
 namespace bulwark::controller {
 
-enum class RecordKind { kNodes, kJobs, kIncidents, kSnapshots, kInjections };
+// kPlans: each job's traffic plan; kFabric: the fabric links reported down (traffic_plans.h).
+enum class RecordKind { kNodes, kJobs, kIncidents, kSnapshots, kInjections, kPlans, kFabric };
 const char* RecordKindName(RecordKind kind);
 
 struct RecordChange {
@@ -69,7 +70,7 @@ class StateStore {
 
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [default, nodes, jobs, incidents, snapshots, injections, events]
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [default, nodes, ..., fabric, events]
   mutable std::mutex commit_mutex_;                    // orders event ids with their batches
   uint64_t last_event_id_ = 0;
 };

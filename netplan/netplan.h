@@ -6,4 +6,5 @@
 #include "netplan/flow_model.h"
 #include "netplan/flows.h"
 #include "netplan/planner.h"
+#include "netplan/report.h"
 #include "netplan/topology.h"

@@ -72,7 +72,9 @@ TEST(StateStoreTest, OtherSchemaVersionIsRefusedAndLeftIntact) {
     rocksdb::DB* db = nullptr;
     rocksdb::Options o;
     std::vector<rocksdb::ColumnFamilyDescriptor> fams;
-    for (const char* n : {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "events"}) fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const char* n : {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "plans", "fabric", "events"}) {
+      fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     ASSERT_TRUE(rocksdb::DB::Open(o, dir, fams, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "schema_version", "99").ok());
@@ -84,6 +86,36 @@ TEST(StateStoreTest, OtherSchemaVersionIsRefusedAndLeftIntact) {
   EXPECT_NE(refused.status().message().find("has schema version 99; this controller understands version 1"),
             std::string::npos)
       << refused.status().message();
+}
+
+// A store written before the traffic plans' families existed opens with its records and
+// events, and takes the new kinds.
+TEST(StateStoreTest, AStoreFromBeforeTheTrafficFamiliesOpensWithEverything) {
+  const std::string dir = bulwark::testing::UniqueTempDir() + "/db";
+  {
+    rocksdb::DB* db = nullptr;
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> fams;
+    for (const char* n : {"default", "nodes", "jobs", "incidents", "snapshots", "injections", "events"}) {
+      fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir, fams, &handles, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "schema_version", "1").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], "job-000001", "{}").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[6], std::string("\0\0\0\0\0\0\0\x05", 8), "{}").ok());
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto store = StateStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(store.value()->Get(RecordKind::kJobs, "job-000001"), "{}");
+  EXPECT_EQ(store.value()->last_event_id(), 5u) << "the events are found in their family";
+  ASSERT_TRUE(store.value()->Commit({{RecordKind::kPlans, "job-000001", "{}"}, {RecordKind::kFabric, "leaf/spine", "{}"}}, {"{}"}, true).ok());
+  EXPECT_EQ(store.value()->last_event_id(), 6u);
+  EXPECT_EQ(store.value()->List(RecordKind::kFabric).size(), 1u);
 }
 
 TEST(StateStoreTest, UnopenablePathNamesTheDirectory) {

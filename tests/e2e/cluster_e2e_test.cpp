@@ -304,6 +304,25 @@ TEST_F(ClusterE2E, AuthAndBadInputAreRefusedClearly) {
   EXPECT_EQ(Ctl(dir_, "job cancel job-000001").code, 1);
 }
 
+TEST_F(ClusterE2E, TheFabricTakesLinkReportsAndRefusesUnknownSwitches) {
+  CtlRun fabric = Ctl(dir_, "fabric");
+  ASSERT_EQ(fabric.code, 0) << fabric.out;
+  EXPECT_NE(fabric.out.find("local-cluster: hosts 4, NICs 4, leaves 1, spines 2"), std::string::npos) << fabric.out;
+  CtlRun down = Ctl(dir_, "fabric link-down leaf-1 spine-1 --reason 'optics'");
+  ASSERT_EQ(down.code, 0) << down.out;
+  EXPECT_NE(down.out.find("link leaf-1 - spine-1: down"), std::string::npos) << down.out;
+  EXPECT_NE(Ctl(dir_, "fabric").out.find("down: leaf-1 - spine-1"), std::string::npos);
+  CtlRun unknown = Ctl(dir_, "fabric link-down leaf-9 spine-1");
+  EXPECT_EQ(unknown.code, 4) << unknown.out;
+  EXPECT_NE(unknown.out.find("no leaf named 'leaf-9'"), std::string::npos) << unknown.out;
+  CtlRun sideways = Ctl(dir_, "plan job job-000042");
+  EXPECT_EQ(sideways.code, 4) << sideways.out;
+  const json events = Get("/v1/events?since=0&limit=1000")["events"];
+  bool event = false;
+  for (const auto& e : events) event = event || (e.value("kind", "") == "fabric.link" && e.value("reason", "") == "optics");
+  EXPECT_TRUE(event) << "the report is an event: " << events.dump();
+}
+
 TEST(DaemonConfigE2E, BadConfigsExitWithTheLine) {
   const std::string dir = bulwark::testing::UniqueTempDir();
   std::ofstream(dir + "/c.yaml") << "listen: 127.0.0.1:0\nheartbeat:\n  interval_ms: soon\n";

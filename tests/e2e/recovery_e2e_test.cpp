@@ -155,6 +155,22 @@ TEST_F(RecoveryE2E, ARankCrashRestartsOnTheSpareFromPeerMemory) {
   EXPECT_EQ(job["recoveries"][0]["culprits"], json::array({"node-02"}));
   EXPECT_EQ(Job(id)["state"], "succeeded");
   EXPECT_NE(Output(ctl_ + " nodes").find("isolated"), std::string::npos) << "node-02 is fenced";
+
+  // The relaunch was planned on the new placement. The spare hangs off the other leaf, so
+  // its flows cross the spines; its agent holds their source ports.
+  const json plan = json::parse(Output(ctl_ + " --json plan job " + id), nullptr, false);
+  ASSERT_TRUE(plan.is_object() && plan.value("planned", false)) << plan.dump(2);
+  EXPECT_EQ(plan["nodes"], job["placement"]);
+  ASSERT_GE(plan["history"].size(), 2u);
+  EXPECT_EQ(plan["history"][0]["trigger"], "launch");
+  EXPECT_EQ(plan["history"].back()["trigger"], "relaunch");
+  EXPECT_GT(plan["phases"][0]["inter_leaf_flows"].get<int>(), 0);
+  EXPECT_NEAR(plan["max_load_over_bound"].get<double>(), 1.0, 1e-9);
+  const json held = json::parse(testing::ReadWholeFile(dir_ + "/nodes/spare-01/work/flow-ports/" + id + ".json"), nullptr, false);
+  ASSERT_TRUE(held.is_object()) << "the spare's agent has no flow ports";
+  EXPECT_EQ(held["attempt"], plan["attempt"]);
+  ASSERT_FALSE(held["flows"].empty());
+  EXPECT_EQ(held["flows"][0]["src"], "spare-01/eth0");
 }
 
 TEST_F(RecoveryE2E, AWholeNodeLostIsReplacedAndItsStateRebuilt) {
