@@ -134,7 +134,7 @@ void PrintJobPlan(const json& p) {
     std::printf("%s: no traffic plan: %s\n", p.value("job", "").c_str(), p.value("reason", "").c_str());
     return;
   }
-  std::printf("%s: %s of %s per rank on %zu nodes of %s; plan %d, attempt %d%s\n", p["job"].get<std::string>().c_str(),
+  std::printf("%s: %s of %s MiB per rank on %zu nodes of %s; plan %d, attempt %d%s\n", p["job"].get<std::string>().c_str(),
               p["collective"].get<std::string>().c_str(), Fixed(p["bytes"].get<double>() / (1 << 20), 0).c_str(),
               p["nodes"].size(), p["topology"].get<std::string>().c_str(), p["generation"].get<int>(), p["attempt"].get<int>(),
               p.value("current", true) ? "" : " (an older attempt's)");
