@@ -248,8 +248,15 @@ class Cluster {
   void SendLaunch(JobRecord& job, std::optional<uint64_t> restore_step, int64_t now_wall_ms);
   bool Online(const LiveNode& node, int64_t now_mono_ms) const;
   std::vector<PlacementCandidate> FreeNodes(int64_t now_mono_ms) const;
+  // For a job with a model: the modelled iteration time with a candidate at `position` of
+  // `placement` (empty when the model does not apply), for ChooseReplacement.
+  std::function<double(const PlacementCandidate&)> ModelledWith(const JobRecord& job, const std::vector<std::string>& placement,
+                                                                size_t position) const;
+  std::vector<std::string> NicTypes(const std::string& node) const;
 
   StateStore* store_;
+  // NIC classes of the placement model (netplan's defaults; see the README's "NIC-aware placement").
+  netplan::NicFabric nic_fabric_{netplan::DefaultNicClasses(), "ethernet"};
   ClusterOptions options_;
   std::string instance_id_;
   std::map<std::string, LiveNode> nodes_;

@@ -310,14 +310,31 @@ void Cluster::DriveJobs(int64_t now_wall_ms, int64_t now_mono_ms) {
 }
 
 void Cluster::TryPlace(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms) {
-  auto placed = PlaceJob(job.spec.nodes, job.spec.nic_class, FreeNodes(now_mono_ms));
-  if (!placed.ok()) {
-    const std::string reason = "waiting for nodes: " + placed.status().message();
+  json placed_event = {{"time_ms", now_wall_ms}, {"kind", "job.placed"}, {"job", job.id}};
+  Status failed = Status::Ok();
+  if (job.spec.model.set) {  // by NIC: the stages' data-parallel groups inside one class
+    auto placed = PlaceModelJob(job.spec, nic_fabric_, FreeNodes(now_mono_ms));
+    if (placed.ok()) {
+      job.placement = placed->nodes;
+      job.stage_layers = placed->stage_layers;
+      placed_event["stage_layers"] = job.stage_layers;
+      placed_event["modelled_iteration_s"] = placed->iteration_s;
+      placed_event["rank_order_iteration_s"] = placed->rank_order_s;
+    } else {
+      failed = placed.status();
+    }
+  } else {
+    auto placed = PlaceJob(job.spec.nodes, job.spec.nic_class, FreeNodes(now_mono_ms));
+    if (placed.ok()) job.placement = placed.value();
+    else failed = placed.status();
+  }
+  if (!failed.ok()) {
+    const std::string reason = "waiting for nodes: " + failed.message();
     if (job.reason != reason) SetJobState(job, "pending", reason, now_wall_ms);
     return;
   }
-  job.placement = placed.value();
-  StoreJob(job, {{{"time_ms", now_wall_ms}, {"kind", "job.placed"}, {"job", job.id}, {"nodes", job.placement}}});
+  placed_event["nodes"] = job.placement;
+  StoreJob(job, {placed_event});
   SendLaunch(job, std::nullopt, now_wall_ms);
 }
 
@@ -465,7 +482,8 @@ void Cluster::AdvanceRecovery(JobRecord& job, int64_t now_wall_ms, int64_t now_m
         const bool usable = node.record.state.health == Health::kHealthy && !node.record.state.drained &&
                             Online(node, now_mono_ms) && !Contains(r.culprits, name);
         if (usable) continue;
-        auto chosen = ChooseReplacement(job.spec.nic_class, node.record.info.rack, domains, free);
+        auto chosen = ChooseReplacement(job.spec.nic_class, node.record.info.rack, domains, free,
+                                        ModelledWith(job, placement, static_cast<size_t>(&name - placement.data())));
         if (!chosen) {
           missing.push_back(name);
           continue;
@@ -594,6 +612,28 @@ bool Cluster::Online(const LiveNode& node, int64_t now_mono_ms) const {
   if (node.record.state.health == Health::kLost) return false;
   // After a controller restart agents get the same grace CheckHeartbeats gives them.
   return now_mono_ms - node.last_seen_mono_ms <= lost_after_ms() || now_mono_ms < grace_until_mono_ms_;
+}
+
+std::function<double(const PlacementCandidate&)> Cluster::ModelledWith(const JobRecord& job,
+                                                                       const std::vector<std::string>& placement,
+                                                                       size_t position) const {
+  const bool modelled = job.spec.model.set && static_cast<int>(placement.size()) == job.spec.nodes &&
+                        static_cast<int>(job.stage_layers.size()) == job.spec.model.pipeline_stages;
+  if (!modelled) return {};  // no model, or a shrunk job whose shape the model no longer fits
+  return [this, &job, placement, position](const PlacementCandidate& c) {
+    std::vector<std::pair<std::string, std::string>> nodes;
+    for (size_t i = 0; i < placement.size(); ++i) {
+      if (i == position) nodes.emplace_back(c.name, FastestNicClass(c.nic_types));
+      else nodes.emplace_back(placement[i], FastestNicClass(NicTypes(placement[i])));
+    }
+    return ModelledIteration(job.spec, nic_fabric_, nodes, job.stage_layers);
+  };
+}
+
+std::vector<std::string> Cluster::NicTypes(const std::string& name) const {
+  std::vector<std::string> types;
+  for (const auto& nic : Find(name).record.info.nics) types.push_back(nic.type);
+  return types;
 }
 
 std::vector<PlacementCandidate> Cluster::FreeNodes(int64_t now_mono_ms) const {

@@ -25,6 +25,7 @@
 #include "common/yaml_json.h"
 #include "controller/ctl_cluster.h"
 #include "controller/ctl_inject.h"
+#include "controller/ctl_placement.h"
 #include "controller/ctl_plan.h"
 #include "controller/ctl_scenario.h"
 #include "controller/injection.h"
@@ -82,6 +83,10 @@ Traffic planning (see the README's "Traffic planning"):
                                   offline: plan a collective's flows on a leaf-spine fabric: max load over
                                   the spraying bound, ECMP's load over the plan, predicted completion times;
                                   --flows lists every flow's spines and source ports
+  plan placement --cluster C.yaml --job J.yaml
+                                  offline: place a job with a model: by NIC (data-parallel groups inside one
+                                  NIC class, stages across classes, layers by speed) next to rank order:
+                                  the mapping, the layer split and the modelled iteration time
   plan job ID [--node N]          the controller's plan for a job (made at each launch, remade when a
                                   fabric link goes down or up), with --node the flows that node sends
   fabric                          the controller's fabric topology and its links down
@@ -471,9 +476,14 @@ int Dispatch(Options& o) {
   const auto& a = o.args;
   if (a.empty()) return Usage("no command given");
   if (a[0] == "replay") return a.size() != 2 ? Usage("usage: replay TRACE.jsonl [--hang-ms MS] [--min-slowdown-percent P] [--min-lost-percent P]") : Replay(o, a[1]);
+  if (a[0] == "plan" && a.size() == 2 && a[1] == "placement") {
+    if (!o.flags.count("cluster") || !o.flags.count("job")) return Usage("usage: plan placement --cluster C.yaml --job J.yaml");
+    return PlanPlacement({o.flags["cluster"], o.flags["job"], o.json_output});
+  }
   if (a[0] == "plan" && !(a.size() == 3 && a[1] == "job")) {
     if (a.size() != 2 || a[1] != "traffic" || !o.flags.count("topology") || !o.flags.count("job")) {
-      return Usage("usage: plan traffic --topology T.yaml --job J.yaml [--flows] | plan job ID [--node N]");
+      return Usage("usage: plan traffic --topology T.yaml --job J.yaml [--flows] | plan placement --cluster C.yaml --job J.yaml"
+                   " | plan job ID [--node N]");
     }
     return PlanTraffic({o.flags["topology"], o.flags["job"], o.switches.count("flows") > 0, o.json_output});
   }
@@ -681,7 +691,7 @@ int main(int argc, char** argv) {
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out",
-                                  "delay", "rate", "loss", "period", "down", "topology"};
+                                  "delay", "rate", "loss", "period", "down", "topology", "cluster"};
   static const char* kSwitches[] = {"json", "follow", "wait", "keep", "netns", "flows"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

@@ -51,12 +51,33 @@ JobSpec ParseJobSpec(const nlohmann::json& body) {
   spec.traffic.channels_per_nic = static_cast<int>(traffic.Int("channels_per_nic", 2, 1, 64));
   spec.traffic.stages = static_cast<int>(traffic.Int("stages", 1, 1, 65536));
   traffic.Finish();
+  if (body.contains("model")) {
+    auto model = in.Object("model");
+    ModelSpec& m = spec.model;
+    m.set = true;
+    m.pipeline_stages = static_cast<int>(model.Int("pipeline_stages", 1, 1, 4096));
+    m.layers = static_cast<int>(model.Int("layers", m.layers, 1, 1 << 16));
+    m.hidden = static_cast<int>(model.Int("hidden", m.hidden, 1, 1 << 20));
+    m.seq_len = static_cast<int>(model.Int("seq_len", m.seq_len, 1, 1 << 24));
+    m.micro_batches = static_cast<int>(model.Int("micro_batches", m.micro_batches, 1, 1 << 16));
+    m.micro_batch_size = static_cast<int>(model.Int("micro_batch_size", m.micro_batch_size, 1, 1 << 16));
+    m.gpu_tflops = model.Number("gpu_tflops", m.gpu_tflops, 1e-3, 1e6);
+    if (spec.nodes % m.pipeline_stages != 0) {
+      model.Fail("pipeline_stages", std::to_string(m.pipeline_stages) + " stages do not divide the job's " +
+                                        std::to_string(spec.nodes) + " nodes into equal data-parallel replicas");
+    }
+    if (m.layers < m.pipeline_stages) {
+      model.Fail("layers", std::to_string(m.layers) + " layers for " + std::to_string(m.pipeline_stages) +
+                               " stages: every stage needs one");
+    }
+    model.Finish();
+  }
   in.Finish();
   return spec;
 }
 
 nlohmann::json ToJson(const JobSpec& spec) {
-  return {{"name", spec.name},
+  nlohmann::json j = {{"name", spec.name},
           {"command", spec.command},
           {"nodes", spec.nodes},
           {"ranks_per_node", spec.ranks_per_node},
@@ -73,6 +94,13 @@ nlohmann::json ToJson(const JobSpec& spec) {
             {"bytes", spec.traffic.bytes},
             {"channels_per_nic", spec.traffic.channels_per_nic},
             {"stages", spec.traffic.stages}}}};
+  if (spec.model.set) {
+    const ModelSpec& m = spec.model;
+    j["model"] = {{"pipeline_stages", m.pipeline_stages}, {"layers", m.layers}, {"hidden", m.hidden},
+                  {"seq_len", m.seq_len}, {"micro_batches", m.micro_batches}, {"micro_batch_size", m.micro_batch_size},
+                  {"gpu_tflops", m.gpu_tflops}};
+  }
+  return j;
 }
 
 nlohmann::json ToJson(const JobRecord& job) {
@@ -83,6 +111,7 @@ nlohmann::json ToJson(const JobRecord& job) {
           {"created_ms", job.created_ms},
           {"updated_ms", job.updated_ms},
           {"placement", job.placement},
+          {"stage_layers", job.stage_layers},
           {"attempt", job.attempt},
           {"restarts", job.restarts},
           {"recovery", job.recovery ? ToJson(*job.recovery) : nlohmann::json()},
@@ -102,6 +131,7 @@ JobRecord JobRecordFromJson(const nlohmann::json& j) {
   job.updated_ms = j.at("updated_ms").get<int64_t>();
   // Jobs stored before placement existed lack the fields below.
   job.placement = j.value("placement", std::vector<std::string>{});
+  job.stage_layers = j.value("stage_layers", std::vector<int>{});
   job.attempt = j.value("attempt", 0);
   job.restarts = j.value("restarts", 0);
   if (j.contains("recovery") && j["recovery"].is_object()) job.recovery = RecoveryFromJson(j["recovery"]);

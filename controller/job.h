@@ -23,6 +23,20 @@ struct TrafficSpec {
   int stages = 1;  // pipeline stages, for collective: pipeline
 };
 
+// The transformer the job trains, for NIC-aware placement (netplan/placement.h): tensor
+// parallelism is the node's ranks, pipeline_stages stages, nodes / pipeline_stages
+// data-parallel replicas. Without it (`set` false) the job is placed in name order.
+struct ModelSpec {
+  bool set = false;
+  int pipeline_stages = 1;
+  int layers = 32;
+  int hidden = 4096;
+  int seq_len = 2048;
+  int micro_batches = 8;
+  int micro_batch_size = 1;
+  double gpu_tflops = 150;
+};
+
 struct JobSpec {
   std::string name;
   std::vector<std::string> command;  // argv of one rank
@@ -39,6 +53,7 @@ struct JobSpec {
   double loss_spike_factor = 0;   // a loss above this times the recent median is an anomaly (0: NaN only)
   std::map<std::string, std::string> env;  // given to every rank (the environment contract wins)
   TrafficSpec traffic;
+  ModelSpec model;
 };
 
 // Strict: unknown fields and bad values are JsonError naming the field.
@@ -53,6 +68,7 @@ struct JobRecord {
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
   std::vector<std::string> placement;  // node of each rank block, in rank order
+  std::vector<int> stage_layers;       // the placement's layers per pipeline stage (a model only)
   int attempt = 0;                     // launches so far; events from older attempts are stale
   int restarts = 0;                    // recoveries started, against the restart budget
   std::optional<Recovery> recovery;    // while recovering

@@ -31,6 +31,12 @@ std::map<std::string, std::string> RankEnvironment(const LaunchSettings& setting
     for (int64_t b : job.skip_batches) list += (list.empty() ? "" : ",") + std::to_string(b);
     env["BULWARK_SKIP_BATCHES"] = list;
   }
+  if (!job.stage_layers.empty()) {
+    // A pipeline framework reads its stage split from here ("10,10,10,2": layers of stage 0, 1, ...).
+    std::string layers;
+    for (int l : job.stage_layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
+    env["BULWARK_PIPELINE_LAYERS"] = layers;
+  }
   if (restore_step) env["BULWARK_RESTORE_STEP"] = std::to_string(*restore_step);
   else env.erase("BULWARK_RESTORE_STEP");
   env.erase("BULWARK_RESHARD_WORLD");

@@ -5,6 +5,8 @@
 #include "netplan/ecmp.h"
 #include "netplan/flow_model.h"
 #include "netplan/flows.h"
+#include "netplan/iteration_model.h"
+#include "netplan/placement.h"
 #include "netplan/planner.h"
 #include "netplan/report.h"
 #include "netplan/topology.h"
