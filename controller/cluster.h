@@ -56,6 +56,8 @@ struct ClusterOptions {
   int64_t stop_timeout_ms = 10000;       // stop phase: nodes that do not confirm by then are ignored
   int64_t catalog_wait_ms = 10000;       // relaunch: how long to wait for the snapshot catalog to know the job
   int64_t restore_timeout_ms = 300000;   // restore phase: no first step by then is a failed attempt
+  // The NIC classes' speeds for placing jobs with a model (config `placement:`).
+  netplan::NicFabric nic_fabric{netplan::DefaultNicClasses(), "ethernet"};
 };
 
 struct Command {
@@ -255,8 +257,7 @@ class Cluster {
   std::vector<std::string> NicTypes(const std::string& node) const;
 
   StateStore* store_;
-  // NIC classes of the placement model (netplan's defaults; see the README's "NIC-aware placement").
-  netplan::NicFabric nic_fabric_{netplan::DefaultNicClasses(), "ethernet"};
+
   ClusterOptions options_;
   std::string instance_id_;
   std::map<std::string, LiveNode> nodes_;

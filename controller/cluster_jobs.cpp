@@ -313,7 +313,7 @@ void Cluster::TryPlace(JobRecord& job, int64_t now_wall_ms, int64_t now_mono_ms)
   json placed_event = {{"time_ms", now_wall_ms}, {"kind", "job.placed"}, {"job", job.id}};
   Status failed = Status::Ok();
   if (job.spec.model.set) {  // by NIC: the stages' data-parallel groups inside one class
-    auto placed = PlaceModelJob(job.spec, nic_fabric_, FreeNodes(now_mono_ms));
+    auto placed = PlaceModelJob(job.spec, options_.nic_fabric, FreeNodes(now_mono_ms));
     if (placed.ok()) {
       job.placement = placed->nodes;
       job.stage_layers = placed->stage_layers;
@@ -626,7 +626,7 @@ std::function<double(const PlacementCandidate&)> Cluster::ModelledWith(const Job
       if (i == position) nodes.emplace_back(c.name, FastestNicClass(c.nic_types));
       else nodes.emplace_back(placement[i], FastestNicClass(NicTypes(placement[i])));
     }
-    return ModelledIteration(job.spec, nic_fabric_, nodes, job.stage_layers);
+    return ModelledIteration(job.spec, options_.nic_fabric, nodes, job.stage_layers);
   };
 }
 

@@ -72,6 +72,20 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text, con
     auto netplan = root.Map("netplan");
     c.netplan_topology = netplan.String("topology", "");
     netplan.Finish();
+    auto placement = root.Map("placement");
+    for (StrictMap& k : placement.MapList("nic_classes")) {
+      const std::string name = k.String("name", "", {"ib", "roce", "ethernet"});  // what agents report
+      if (name.empty()) k.Fail("name", "every NIC class needs a name: ib, roce or ethernet");
+      netplan::NicClass* known = nullptr;
+      for (netplan::NicClass& cls : c.placement_fabric.classes) {
+        if (cls.name == name) known = &cls;
+      }
+      known->gbps = k.Double("gbps", known->gbps, 1e-3, 1e6);
+      known->latency_us = k.Double("latency_us", known->latency_us, 0, 1e6);
+      k.Finish();
+    }
+    c.placement_fabric.between_groups = placement.String("between_groups", "ethernet", {"ib", "roce", "ethernet"});
+    placement.Finish();
     root.Finish();
   } catch (const ConfigError& e) {
     return Status::Error(e.what());

@@ -7,6 +7,7 @@
 
 #include "common/status.h"
 #include "controller/kube_cordon.h"
+#include "netplan/iteration_model.h"
 
 namespace bulwark::controller {
 
@@ -48,6 +49,8 @@ struct ControllerConfig {
   int64_t launch_restore_timeout_ms = 300000;
   // Traffic planning (issue 10): the fabric's topology file (netplan/); "" = not planned.
   std::string netplan_topology;
+  // NIC-aware placement (issue 11): the classes' per-node speeds, netplan's defaults unless set.
+  netplan::NicFabric placement_fabric{netplan::DefaultNicClasses(), "ethernet"};
 };
 
 Result<ControllerConfig> LoadControllerConfig(const std::string& path);

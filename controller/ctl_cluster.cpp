@@ -226,7 +226,8 @@ std::string AgentYaml(const std::string& dir, const std::string& url, const std:
          "  failure_domain: {rack: rack-" + std::to_string(rack) + ", leaf: leaf-" + std::to_string(leaf) + "}\n"
          "  gpus: 0\n"
          "  nics:\n"
-         "    - {name: eth0, type: ethernet, speed_gbps: 100, rail: 0, address: " + host + "}\n";
+         "    - {name: eth0, type: " + (o.nic_classes.empty() ? std::string("ethernet") : o.nic_classes[index % o.nic_classes.size()]) +
+         ", speed_gbps: 100, rail: 0, address: " + host + "}\n";
 }
 
 // Restarts whatever member of the cluster is not running. Returns how many it started.

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace bulwark::ctl {
 
@@ -30,6 +31,9 @@ struct ClusterUpOptions {
   int snapshot_k = 2, snapshot_m = 1;  // RS(k,m) of in-memory snapshots (small: few nodes here)
   uint64_t db_size_bytes = 0;  // > 0: the database on a filesystem of its own (ctl_db_disk.h)
   bool netns = false;          // every node in a network namespace of its own (ctl_netns.h)
+  // The NIC class node i reports (workers, then spares; the list repeats); empty: ethernet.
+  // Only placement reads it: the data still moves over loopback or the node's veth.
+  std::vector<std::string> nic_classes;
   std::string bin_dir;  // where bulwark-controller and bulwark-agent are
 };
 

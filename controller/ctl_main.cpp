@@ -96,6 +96,8 @@ Traffic planning (see the README's "Traffic planning"):
 Local cluster (a controller and agents as processes on this machine):
   cluster up [--nodes N] [--spares S] [--nodes-per-rack R] [--heartbeat-ms MS] [--local-hang-ms MS] [--hang-ms MS]
              [--missed-beats N] [--restart-grace-ms MS] [--snapshot-k K] [--snapshot-m M] [--dir DIR]
+             [--nic-classes LIST] the NIC class each node reports, workers then spares, the list repeated
+                                (ib,ethernet: node-01 ib, node-02 ethernet, ...): a mixed cluster for placement
              [--db-size SIZE]   the database on a filesystem of its own, for fill-disk (root)
              [--netns]          every node in a network namespace of its own, joined by a bridge:
                                 real links for link faults (root; where not allowed it says why and runs on loopback)
@@ -235,6 +237,12 @@ void PrintJob(const json& job) {
   for (const auto& n : job.value("placement", json::array())) nodes += " " + n.get<std::string>();
   std::printf("  nodes:%s (attempt %d, restarts %d of %d)\n", nodes.empty() ? " none yet" : nodes.c_str(),
               job.value("attempt", 0), job.value("restarts", 0), job["spec"].value("restart_budget", 0));
+  if (job.contains("stage_layers") && !job["stage_layers"].empty()) {  // placed by NIC (a model job)
+    std::string layers;
+    for (const json& l : job["stage_layers"]) layers += (layers.empty() ? "" : ",") + l.dump();
+    std::printf("  placed by NIC: %zu pipeline stages in rank order above, layers %s\n", job["stage_layers"].size(),
+                layers.c_str());
+  }
   json recoveries = job.value("recoveries", json::array());
   if (job.value("recovery", json()).is_object()) recoveries.push_back(job["recovery"]);
   int n = 0;
@@ -525,6 +533,15 @@ int Dispatch(Options& o) {
         return Usage("need 1 <= --nodes <= 256, 0 <= --spares <= 64, --nodes-per-rack >= 1, --heartbeat-ms >= 50, "
                      "--local-hang-ms and --hang-ms >= 100, 1 <= --snapshot-k, --snapshot-m <= 32");
       }
+      if (o.flags.count("nic-classes")) {
+        std::stringstream list(o.flags["nic-classes"]);
+        for (std::string cls; std::getline(list, cls, ',');) {
+          if (cls != "ib" && cls != "roce" && cls != "ethernet") {
+            return Usage("--nic-classes takes a comma list of ib, roce and ethernet, got '" + cls + "'");
+          }
+          up.nic_classes.push_back(cls);
+        }
+      }
       up.netns = o.switches.count("netns") > 0;
       if (up.netns && up.nodes + up.spares > 240) return Usage("--netns gives one /24 to a cluster: at most 240 nodes and spares");
       up.bin_dir = SelfDir();
@@ -691,7 +708,7 @@ int main(int argc, char** argv) {
   static const char* kValued[] = {"controller", "token-file", "dir", "nodes", "spares", "nodes-per-rack", "heartbeat-ms", "missed-beats", "restart-grace-ms",
                                   "local-hang-ms", "hang-ms", "min-slowdown-percent", "min-lost-percent", "snapshot-k", "snapshot-m",
                                   "reason", "as", "args", "since", "limit", "mpi-with", "node", "job", "rank", "for", "percent", "leave", "db-size", "out",
-                                  "delay", "rate", "loss", "period", "down", "topology", "cluster"};
+                                  "delay", "rate", "loss", "period", "down", "topology", "cluster", "nic-classes"};
   static const char* kSwitches[] = {"json", "follow", "wait", "keep", "netns", "flows"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

@@ -158,6 +158,7 @@ int Run(int argc, char** argv) {
                             config->launch_mpirun_args};
   cluster_options.stop_timeout_ms = config->launch_stop_timeout_ms;
   cluster_options.restore_timeout_ms = config->launch_restore_timeout_ms;
+  cluster_options.nic_fabric = config->placement_fabric;
   Cluster cluster(store->get(), cluster_options, NewToken().substr(0, 16));
   if (Status traced = cluster.StartDiagnosisTrace(); !traced.ok()) {
     std::fprintf(stderr, "bulwark-controller: %s\n", traced.message().c_str());

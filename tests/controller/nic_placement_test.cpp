@@ -8,6 +8,7 @@
 
 #include "common/strict_json.h"
 #include "controller/cluster.h"
+#include "controller/controller_config.h"
 #include "controller/placement.h"
 #include "tests/support/temp_dir.h"
 
@@ -87,6 +88,22 @@ TEST(NicPlacementTest, TheModelSectionIsCheckedAndKeptThroughStorage) {
   EXPECT_EQ(again.model.layers, 24);
   EXPECT_FALSE(ParseJobSpec(json{{"name", "x"}, {"command", {"/bin/x"}}}).model.set);
   EXPECT_FALSE(ToJson(ParseJobSpec(json{{"name", "x"}, {"command", {"/bin/x"}}})).contains("model"));
+}
+
+TEST(NicPlacementTest, TheControllerConfigSetsTheClassesSpeedsAndRefusesAnUnknownClass) {
+  const std::string auth = "auth: {agent_token_file: /a, operator_token_file: /o}\n";
+  auto config = ParseControllerConfig(auth + "placement:\n  nic_classes:\n    - {name: ethernet, gbps: 400, latency_us: 8}\n",
+                                      "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const netplan::NicClass* eth = config->placement_fabric.Find("ethernet");
+  ASSERT_NE(eth, nullptr);
+  EXPECT_EQ(eth->gbps, 400);
+  EXPECT_EQ(eth->latency_us, 8);
+  EXPECT_EQ(config->placement_fabric.Find("ib")->gbps, netplan::DefaultNicClasses()[0].gbps) << "the others keep the defaults";
+  config = ParseControllerConfig(auth + "placement:\n  nic_classes:\n    - {name: omnipath, gbps: 100}\n", "c.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("c.yaml:4: placement.nic_classes[0].name"), std::string::npos)
+      << config.status().message();
 }
 
 NodeInfo Info(const std::string& name, const std::string& nic, const std::string& role = "worker") {

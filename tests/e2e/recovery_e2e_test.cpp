@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -171,6 +172,30 @@ TEST_F(RecoveryE2E, ARankCrashRestartsOnTheSpareFromPeerMemory) {
   EXPECT_EQ(held["attempt"], plan["attempt"]);
   ASSERT_FALSE(held["flows"].empty());
   EXPECT_EQ(held["flows"][0]["src"], "spare-01/eth0");
+}
+
+// A mixed cluster (`cluster up --nic-classes`): a job with a model is placed by NIC, each
+// pipeline stage's data-parallel pair inside one class, and when node-04 (IB) fails the IB
+// spare takes its place, though the Ethernet spare comes first by name and domain.
+TEST_F(RecoveryE2E, AModelJobIsPlacedByNicAndItsIbNodeIsReplacedByTheIbSpare) {
+  // node-01 ethernet, node-02 ib, node-03 ethernet, node-04 ib, spare-01 ethernet, spare-02 ib.
+  ASSERT_EQ(Up(2, 12, "--nic-classes ethernet,ib"), 0);
+  const std::string id = Submit("crash:step=25:node=node-04", 3,
+                                "model: {pipeline_stages: 2, layers: 8, hidden: 2048, micro_batches: 8}\n");
+  const json job = WaitFor(id, "succeeded");
+  ExpectRecovered(job, 1, 25);
+  const auto placement = job["placement"].get<std::vector<std::string>>();
+  ASSERT_EQ(placement.size(), 4u);
+  auto ib = [](const std::string& n) { return n == "node-02" || n == "node-04" || n == "spare-02"; };
+  EXPECT_EQ(ib(placement[0]), ib(placement[1])) << "stage 0's data-parallel pair shares a class: " << job["placement"];
+  EXPECT_EQ(ib(placement[2]), ib(placement[3])) << job["placement"];
+  EXPECT_NE(ib(placement[0]), ib(placement[2])) << job["placement"];
+  EXPECT_EQ(std::count(placement.begin(), placement.end(), "spare-02"), 1) << job["placement"];
+  EXPECT_EQ(std::count(placement.begin(), placement.end(), "node-04"), 0);
+  const auto layers = job["stage_layers"].get<std::vector<int>>();
+  ASSERT_EQ(layers.size(), 2u);
+  EXPECT_EQ(layers[0] + layers[1], 8);
+  EXPECT_NE(Output(ctl_ + " job " + id).find("placed by NIC: 2 pipeline stages"), std::string::npos);
 }
 
 TEST_F(RecoveryE2E, AWholeNodeLostIsReplacedAndItsStateRebuilt) {
