@@ -29,12 +29,6 @@ std::string Slurp(const std::string& path, bool* ok) {
   return s.str();
 }
 
-std::string Fixed(double v, int digits) {
-  char b[64];
-  std::snprintf(b, sizeof(b), "%.*f", digits, v);
-  return b;
-}
-
 // nic_classes: [{name, gbps, latency_us}] (they replace netplan's defaults of that name, or
 // add one), between_groups: CLASS, nodes: [{name, nic, island}] or [{prefix, count, nic,
 // island}] (prefix01 ... prefixNN).

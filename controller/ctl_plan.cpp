@@ -73,12 +73,6 @@ std::string ReadAll(const std::string& path, bool* ok) {
   return s.str();
 }
 
-std::string Fixed(double v, int digits) {
-  char b[64];
-  std::snprintf(b, sizeof(b), "%.*f", digits, v);
-  return b;
-}
-
 }  // namespace
 
 int PlanTraffic(const PlanTrafficOptions& o) {

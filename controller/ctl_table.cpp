@@ -39,4 +39,10 @@ std::string Ago(long long ms) {
   return text;
 }
 
+std::string Fixed(double v, int digits) {
+  char b[64];
+  std::snprintf(b, sizeof(b), "%.*f", digits, v);
+  return b;
+}
+
 }  // namespace bulwark::ctl
